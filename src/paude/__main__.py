@@ -1,0 +1,3 @@
+from paude.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Backends: podman (default) and openshift, behind one protocol."""

@@ -1,0 +1,1 @@
+"""The OpenShift/Kubernetes backend."""

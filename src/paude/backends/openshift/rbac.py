@@ -1,0 +1,77 @@
+"""The least RBAC that paude needs in its namespace (``paude setup --print-rbac``).
+
+The Kubernetes tests run paude as a user bound only to this Role, which proves
+that it is enough.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROLE_NAME = "paude-user"
+
+_RULES: list[dict[str, list[str]]] = [
+    {
+        "apiGroups": [""],
+        "resources": ["pods", "pods/exec", "pods/log"],
+        "verbs": ["get", "list", "create", "delete", "watch"],
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["secrets", "configmaps", "services"],
+        "verbs": ["get", "list", "create", "update", "patch", "delete"],
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["persistentvolumeclaims"],
+        "verbs": ["get", "list", "create", "delete"],
+    },
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {
+        "apiGroups": ["networking.k8s.io"],
+        "resources": ["networkpolicies"],
+        "verbs": ["get", "list", "create", "update", "patch", "delete"],
+    },
+    {
+        "apiGroups": ["k8s.ovn.org"],
+        "resources": ["egressfirewalls"],
+        "verbs": ["get", "list", "create", "update", "patch", "delete"],
+    },
+]
+
+
+def build_role(namespace: str) -> dict[str, Any]:
+    """Return the Role paude needs in ``namespace``."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {
+            "name": ROLE_NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "paude"},
+        },
+        "rules": [dict(rule) for rule in _RULES],
+    }
+
+
+def build_role_binding(namespace: str, *, subject: dict[str, str]) -> dict[str, Any]:
+    """Return a RoleBinding granting :func:`build_role` to ``subject``.
+
+    ``subject`` is a RBAC subject, e.g. ``{"kind": "User", "name": "alice"}`` or
+    ``{"kind": "ServiceAccount", "name": "paude", "namespace": namespace}``.
+    """
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": ROLE_NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "paude"},
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
+        "subjects": [dict(subject)],
+    }

@@ -1,0 +1,108 @@
+"""Validated configuration models (``paude.json``, user defaults, flags)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from paude.domains import validate_domain
+
+DEFAULT_BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
+DEFAULT_CLAUDE_CODE_VERSION = "2.1.332"
+BACKENDS = ("podman", "openshift")
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+_DURATION = re.compile(r"^[0-9]+(s|m|h|d)$")
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Amounts(_Model):
+    """CPU and memory quantities, Kubernetes syntax."""
+
+    cpu: str | None = None
+    memory: str | None = None
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _quantity(cls, value: str | None) -> str | None:
+        if value is not None and not _QUANTITY.match(value):
+            raise ValueError(f"'{value}' is not a resource quantity (e.g. '500m', '4Gi')")
+        return value
+
+
+class Resources(_Model):
+    """Requests and limits for the agent container."""
+
+    requests: Amounts = Amounts(cpu="1", memory="4Gi")
+    limits: Amounts = Amounts(cpu="4", memory="8Gi")
+
+
+class Timeouts(_Model):
+    """Idle and maximum session lifetimes, e.g. ``4h``."""
+
+    idle: str | None = None
+    max: str | None = None
+
+    @field_validator("idle", "max")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not _DURATION.match(value):
+            raise ValueError(f"'{value}' is not a duration (e.g. '30m', '4h', '1d')")
+        return value
+
+
+class BackendConfig(_Model):
+    """The plan's ``backend`` section."""
+
+    type: Literal["podman", "openshift"] = "podman"
+    context: str | None = None
+    namespace: str | None = None
+    registry: str | None = None
+    image: str | None = None
+    resources: Resources = Resources()
+    timeout: Timeouts = Timeouts()
+
+
+class ImageConfig(_Model):
+    """What goes into the agent image."""
+
+    base: str = DEFAULT_BASE_IMAGE
+    packages: tuple[str, ...] = ()
+    setup_command: str | None = None
+    claude_code_version: str = DEFAULT_CLAUDE_CODE_VERSION
+
+    @field_validator("packages")
+    @classmethod
+    def _packages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _PACKAGE.match(name):
+                raise ValueError(f"'{name}' is not a Debian package name")
+        return value
+
+    @field_validator("claude_code_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not _VERSION.match(value):
+            raise ValueError(f"'{value}' is not a version (e.g. '2.1.332' or 'latest')")
+        return value
+
+
+class PaudeConfig(_Model):
+    """The whole, merged configuration."""
+
+    backend: BackendConfig = BackendConfig()
+    image: ImageConfig = ImageConfig()
+    allowed_domains: tuple[str, ...] = Field(default=())
+    extra_ca_certificates: tuple[str, ...] = Field(default=())
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(validate_domain(v) for v in value)

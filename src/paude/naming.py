@@ -1,0 +1,46 @@
+"""Session names: derived from the workspace, or given and validated."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from paude.errors import ConfigError
+
+MAX_NAME = 40
+_VALID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_SESSION = "paude.io/session"
+LABEL_ROLE = "paude.io/role"
+LABEL_WORKSPACE = "paude.io/workspace"
+LABEL_BACKEND = "paude.io/backend"
+LABEL_NETWORK = "paude.io/network"
+MANAGED_BY = "paude"
+
+
+def validate_session_name(name: str) -> str:
+    """Return ``name`` if it is a valid session name, else raise ``ConfigError``."""
+    if not _VALID.match(name):
+        raise ConfigError(
+            f"invalid session name {name!r}",
+            hint=(
+                "Use 1-40 lower-case letters, digits and '-', starting and ending with a"
+                " letter or digit."
+            ),
+        )
+    return name
+
+
+def derive_session_name(workspace: Path) -> str:
+    """Return the default name for ``workspace``: its directory name plus a path hash.
+
+    The hash keeps two checkouts named the same apart; it is taken over the
+    absolute, resolved path so the same directory always maps to one name.
+    """
+    resolved = str(workspace.resolve())
+    digest = hashlib.sha256(resolved.encode()).hexdigest()[:6]
+    stem = re.sub(r"[^a-z0-9]+", "-", workspace.resolve().name.lower()).strip("-")
+    stem = stem[: MAX_NAME - 7].rstrip("-") or "workspace"
+    return f"{stem}-{digest}"

@@ -1,0 +1,162 @@
+"""The one place paude starts processes.
+
+Everything goes through a :class:`Runner` so that executors can be exercised
+with a recording fake, and so every call has a timeout, a typed failure and a
+debug log line. ``shell=True`` is never used: argv lists only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from paude.errors import CommandFailedError, OperationTimeoutError, RuntimeMissingError
+from paude.redact import redact_argv
+
+log = logging.getLogger("paude.runner")
+
+# Timeouts per kind of operation, in seconds.
+TIMEOUT_INSPECT = 30.0
+TIMEOUT_EXEC = 120.0
+TIMEOUT_CREATE = 120.0
+TIMEOUT_BUILD = 1800.0
+TIMEOUT_SYNC = 600.0
+
+INSTALL_HINTS: dict[str, str] = {
+    "podman": "Install podman (Debian/Ubuntu: apt-get install podman; Fedora: dnf install podman).",
+    "oc": "Install the OpenShift CLI (oc) or kubectl.",
+    "kubectl": "Install kubectl or the OpenShift CLI (oc).",
+    "rsync": "Install rsync (apt-get install rsync).",
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of a finished command."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float = field(default=0.0, compare=False)
+
+
+class Runner(Protocol):
+    """What executors need from the process layer."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> Result:
+        """Run to completion, capturing output."""
+        ...
+
+    def stream(
+        self, argv: Sequence[str], *, timeout: float | None, env: Mapping[str, str] | None = None
+    ) -> int:
+        """Run with stdin/stdout/stderr inherited; return the exit code."""
+        ...
+
+    def exec_replace(self, argv: Sequence[str]) -> None:
+        """Replace the current process with ``argv`` (used for attach)."""
+        ...
+
+
+def _resolve(argv: Sequence[str]) -> str:
+    if not argv:
+        raise ValueError("empty argv")
+    found = shutil.which(argv[0])
+    if found is None:
+        name = os.path.basename(argv[0])
+        raise RuntimeMissingError(
+            f"'{name}' is not installed or not on PATH",
+            hint=INSTALL_HINTS.get(name, f"Install {name} and try again."),
+        )
+    return found
+
+
+def _merged_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    if env is None:
+        return None
+    merged = dict(os.environ)
+    merged.update(env)
+    return merged
+
+
+class SystemRunner:
+    """Run real processes."""
+
+    def __init__(self, *, show_stderr: bool = False) -> None:
+        self.show_stderr = show_stderr
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> Result:
+        """Run ``argv`` and capture its output; raise a typed error on failure."""
+        exe = _resolve(argv)
+        log.debug("run: %s", redact_argv(argv))
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(  # noqa: S603 - argv list, never a shell
+                [exe, *argv[1:]],
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=_merged_env(env),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as err:
+            raise OperationTimeoutError(
+                f"'{redact_argv(argv)}' did not finish within {timeout:.0f}s"
+            ) from err
+        result = Result(
+            tuple(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start
+        )
+        if self.show_stderr and proc.stderr:
+            sys.stderr.write(proc.stderr)
+        if check and proc.returncode != 0:
+            raise CommandFailedError(argv, proc.returncode, proc.stderr)
+        return result
+
+    def stream(
+        self, argv: Sequence[str], *, timeout: float | None, env: Mapping[str, str] | None = None
+    ) -> int:
+        """Run ``argv`` attached to our stdio and return its exit code."""
+        exe = _resolve(argv)
+        log.debug("stream: %s", redact_argv(argv))
+        try:
+            proc = subprocess.run(  # noqa: S603 - argv list, never a shell
+                [exe, *argv[1:]], timeout=timeout, env=_merged_env(env), check=False
+            )
+        except subprocess.TimeoutExpired as err:
+            raise OperationTimeoutError(
+                f"'{redact_argv(argv)}' did not finish within {timeout or 0:.0f}s"
+            ) from err
+        return proc.returncode
+
+    def exec_replace(self, argv: Sequence[str]) -> None:
+        """Replace this process with ``argv``; never returns."""
+        exe = _resolve(argv)
+        log.debug("exec: %s", redact_argv(argv))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(exe, list(argv))  # noqa: S606 - attach hands the terminal over
