@@ -1,0 +1,124 @@
+"""The ``Backend`` protocol and the data that crosses it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+from paude.plan import Plan
+
+
+class SessionStatus(str, Enum):
+    """Where a session is in its life."""
+
+    RUNNING = "running"
+    DEGRADED = "degraded"  # the agent runs but its proxy does not: no network at all
+    STOPPED = "stopped"
+    PENDING = "pending"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A session as discovered from the backend's own labels."""
+
+    name: str
+    backend: str
+    status: SessionStatus
+    workspace: str
+    created_at: str  # ISO 8601, UTC
+    network: str  # "restricted" or "unrestricted"
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the stable JSON shape of ``paude sessions --json``."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "status": self.status.value,
+            "workspace": self.workspace,
+            "created_at": self.created_at,
+            "network": self.network,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Host paths that reach the agent read-only (absent ones are skipped).
+
+    Never ``~/.ssh`` and never GitHub CLI configuration: there is no field for them.
+    """
+
+    gcloud_dir: Path | None = None
+    gitconfig: Path | None = None
+    claude_dir: Path | None = None
+    claude_json: Path | None = None
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything a backend needs to create a session."""
+
+    name: str
+    workspace: Path
+    allowed_domains: tuple[str, ...]
+    allow_network: bool = False
+    yolo: bool = False
+    claude_args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    credentials: Credentials = Credentials()
+    rebuild: bool = False
+
+
+class Backend(Protocol):
+    """A place where sessions run.
+
+    Contract for every implementation:
+    - ``find_session`` and ``list_sessions`` discover sessions only from labels
+      on the backend's own objects (never from local state).
+    - ``start_session`` is idempotent: on an existing, partly created or
+      degraded session it converges to a running one without losing work.
+    - ``stop_session`` removes every object of the session and nothing else.
+    """
+
+    name: str
+
+    def plan_session(self, spec: SessionSpec) -> Plan:
+        """REQUIRED. Return what ``start_session`` would do, changing nothing."""
+        ...
+
+    def start_session(self, spec: SessionSpec) -> Session:
+        """REQUIRED. Create (or repair) the session and return it running."""
+        ...
+
+    def attach_session(self, name: str) -> int:
+        """REQUIRED. Attach the terminal to the session's tmux; return its exit code."""
+        ...
+
+    def exec_in_session(self, name: str, argv: Sequence[str]) -> int:
+        """REQUIRED. Run ``argv`` in the agent container, passing stdio and exit code."""
+        ...
+
+    def stop_session(self, name: str) -> None:
+        """REQUIRED. Remove the session's objects.
+
+        Raises:
+            SessionNotFoundError: nothing of that session exists.
+        """
+        ...
+
+    def find_session(self, name: str) -> Session | None:
+        """REQUIRED. Return the session called ``name``, or ``None``."""
+        ...
+
+    def list_sessions(self) -> list[Session]:
+        """REQUIRED. Return every session of this backend, newest first."""
+        ...
+
+    def sync_workspace(self, name: str, direction: str = "both") -> None:
+        """OPTIONAL. Sync files with a remote workspace (a no-op where it is a bind mount)."""
+        ...
