@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -122,3 +123,40 @@ class Backend(Protocol):
     def sync_workspace(self, name: str, direction: str = "both") -> None:
         """OPTIONAL. Sync files with a remote workspace (a no-op where it is a bind mount)."""
         ...
+
+
+class Reporter(Protocol):
+    """Where backends send progress and warnings (stderr in the CLI)."""
+
+    def status(self, message: str) -> AbstractContextManager[None]:
+        """Show ``message`` while a long step runs."""
+        ...
+
+    def warn(self, message: str) -> None:
+        """Print a warning once."""
+        ...
+
+    def info(self, message: str) -> None:
+        """Print a line of progress."""
+        ...
+
+
+class NullReporter:
+    """A reporter that records messages (for tests and quiet mode)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    @contextmanager
+    def status(self, message: str) -> Iterator[None]:
+        """Record ``message``."""
+        self.messages.append(message)
+        yield
+
+    def warn(self, message: str) -> None:
+        """Record ``message``."""
+        self.messages.append(f"warning: {message}")
+
+    def info(self, message: str) -> None:
+        """Record ``message``."""
+        self.messages.append(message)
