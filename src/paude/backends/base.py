@@ -73,6 +73,9 @@ class SessionSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     credentials: Credentials = Credentials()
     rebuild: bool = False
+    ca_bundle: bytes | None = None  # extra CA certificates (PEM), trusted in the image
+    base_image: str | None = None  # a devcontainer's ``image`` replaces the configured base
+    dockerfile: str | None = None  # a devcontainer's Dockerfile text, built as the base
 
 
 class Backend(Protocol):

@@ -1,0 +1,207 @@
+"""Pure builders of podman argv for a session.
+
+Nothing here runs a process, reads a file or looks at the environment: every
+input is passed in, so ``--dry-run`` prints exactly what the executor runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from paude.naming import (
+    LABEL_BACKEND,
+    LABEL_MANAGED_BY,
+    LABEL_NETWORK,
+    LABEL_ROLE,
+    LABEL_SESSION,
+    LABEL_WORKSPACE,
+    MANAGED_BY,
+)
+from paude.squid import PROXY_PORT
+
+PODMAN = "podman"
+PROXY_HOST = "paude-proxy"
+EXTERNAL_NETWORK = "podman"
+CONTAINER_HOME = "/home/paude"
+SQUID_CONF_IN_CONTAINER = "/etc/squid/paude/squid.conf"
+SEED_DIR = "/run/paude/seed"
+AGENT_UID = 1000
+
+
+@dataclass(frozen=True)
+class Names:
+    """The podman object names of one session."""
+
+    session: str
+
+    @property
+    def network(self) -> str:
+        """The session's internal network."""
+        return f"paude-{self.session}"
+
+    @property
+    def agent(self) -> str:
+        """The agent container."""
+        return f"paude-{self.session}-agent"
+
+    @property
+    def proxy(self) -> str:
+        """The proxy container."""
+        return f"paude-{self.session}-proxy"
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """Inputs of the agent's ``podman run``."""
+
+    names: Names
+    image: str
+    workspace: str
+    created_at: str
+    proxy_ip: str | None  # None: --allow-network, no proxy
+    passthrough_env: Mapping[str, str] = field(default_factory=dict)  # values reach podman's env
+    fixed_env: Mapping[str, str] = field(default_factory=dict)  # not secret: written in argv
+    mounts: tuple[tuple[str, str], ...] = ()  # (host path, container path), read-only
+    claude_args: tuple[str, ...] = ()
+    user_args: tuple[str, ...] = ()  # --userns / --user, chosen by the executor
+
+
+def session_labels(names: Names, *, role: str, network: str) -> dict[str, str]:
+    """Return the labels every object of the session carries."""
+    return {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_SESSION: names.session,
+        LABEL_ROLE: role,
+        LABEL_BACKEND: "podman",
+        LABEL_NETWORK: network,
+    }
+
+
+def _label_args(labels: Mapping[str, str]) -> list[str]:
+    return [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+
+
+def build_network_create_argv(names: Names) -> list[str]:
+    """Return argv creating the session's internal network.
+
+    ``--internal`` gives it no route out; ``--disable-dns`` stops aardvark-dns
+    from forwarding the agent's queries upstream (a DNS exfiltration channel):
+    the agent resolves only the proxy, through ``--add-host``.
+    """
+    labels = session_labels(names, role="network", network="restricted")
+    return [PODMAN, "network", "create", "--internal", "--disable-dns",
+            *_label_args(labels), names.network]
+
+
+def proxy_ip_for_subnet(subnet: str) -> str:
+    """Return the proxy's static address: the second host of ``subnet``."""
+    hosts = ipaddress.ip_network(subnet, strict=False).hosts()
+    next(hosts)  # the first host is the bridge (gateway) address
+    return str(next(hosts))
+
+
+def build_proxy_run_argv(
+    names: Names, *, image: str, proxy_ip: str, squid_conf_path: str, created_at: str
+) -> list[str]:
+    """Return argv starting the session's squid proxy.
+
+    It sits on the internal network at a fixed address (so a restarted proxy
+    keeps the address the agent's hosts file names) and on the normal
+    network, its only way out.
+    """
+    labels = session_labels(names, role="proxy", network="restricted")
+    labels["paude.io/created"] = created_at
+    return [
+        PODMAN, "run", "-d", "--name", names.proxy, *_label_args(labels),
+        "--network", f"{names.network}:ip={proxy_ip}",
+        "--network", EXTERNAL_NETWORK,
+        "--cap-drop", "ALL", "--cap-add", "SETUID", "--cap-add", "SETGID",
+        "--security-opt", "no-new-privileges",
+        "-v", f"{squid_conf_path}:{SQUID_CONF_IN_CONTAINER}:ro,Z",
+        image,
+    ]
+
+
+def build_proxy_env(proxy_ip: str | None) -> dict[str, str]:
+    """Return the proxy variables the agent gets (none without a proxy)."""
+    if proxy_ip is None:
+        return {}
+    url = f"http://{PROXY_HOST}:{PROXY_PORT}"
+    return {
+        "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+        "NO_PROXY": "localhost,127.0.0.1", "no_proxy": "localhost,127.0.0.1",
+    }
+
+
+def build_agent_run_argv(run: AgentRun) -> list[str]:
+    """Return argv starting the agent container (detached; tmux runs inside)."""
+    network = "restricted" if run.proxy_ip else "unrestricted"
+    labels = session_labels(run.names, role="agent", network=network)
+    labels[LABEL_WORKSPACE] = run.workspace
+    labels["paude.io/created"] = run.created_at
+    argv = [PODMAN, "run", "-d", "--name", run.names.agent, *_label_args(labels)]
+    if run.proxy_ip:
+        argv += ["--network", run.names.network, "--add-host", f"{PROXY_HOST}:{run.proxy_ip}"]
+    else:
+        argv += ["--network", EXTERNAL_NETWORK]
+    argv += [*run.user_args, "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+             "--init", "--hostname", run.names.session]
+    argv += ["-v", f"{run.workspace}:{run.workspace}:z", "-w", run.workspace]
+    for host, container in run.mounts:
+        argv += ["-v", f"{host}:{container}:ro"]
+    # The host's own proxy settings must not leak in: only ours are set.
+    argv.append("--http-proxy=false")
+    fixed = {**build_proxy_env(run.proxy_ip), "PAUDE_WORKSPACE": run.workspace,
+             "PAUDE_SESSION": run.names.session, **run.fixed_env}
+    argv += [arg for key in sorted(fixed) for arg in ("-e", f"{key}={fixed[key]}")]
+    for key in sorted(run.passthrough_env):
+        # Names only: podman copies each value from its own environment, so
+        # secrets such as ANTHROPIC_API_KEY never appear in argv.
+        argv += ["-e", key]
+    return [*argv, run.image, *run.claude_args]
+
+
+def build_credential_mounts(
+    *,
+    gcloud_dir: str | None,
+    gitconfig: str | None,
+    claude_dir: str | None,
+    claude_json: str | None,
+) -> tuple[tuple[str, str], ...]:
+    """Return the read-only mounts for the credentials that exist.
+
+    ``~/.claude`` and ``~/.claude.json`` are mounted as seeds that the
+    entrypoint copies in, so the agent can never write back to the host's.
+    """
+    home = PurePosixPath(CONTAINER_HOME)
+    mounts = []
+    if gcloud_dir:
+        mounts.append((gcloud_dir, str(home / ".config" / "gcloud")))
+    if gitconfig:
+        mounts.append((gitconfig, str(home / ".gitconfig")))
+    if claude_dir:
+        mounts.append((claude_dir, f"{SEED_DIR}/claude"))
+    if claude_json:
+        mounts.append((claude_json, f"{SEED_DIR}/claude.json"))
+    return tuple(mounts)
+
+
+def build_attach_argv(names: Names) -> list[str]:
+    """Return argv attaching the terminal to the session's tmux."""
+    return [PODMAN, "exec", "-it", names.agent, "tmux", "attach", "-t", "paude"]
+
+
+def build_exec_argv(names: Names, argv: list[str], *, workdir: str, tty: bool) -> list[str]:
+    """Return argv running ``argv`` in the agent, non-interactively unless ``tty``."""
+    flags = ["-it"] if tty else ["-i"]
+    return [PODMAN, "exec", *flags, "-w", workdir, names.agent, *argv]
+
+
+def build_list_argv() -> list[str]:
+    """Return argv listing every paude container as JSON."""
+    return [PODMAN, "ps", "-a", "--format", "json",
+            "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
+            "--filter", f"label={LABEL_BACKEND}=podman"]

@@ -1,0 +1,99 @@
+"""The podman session plan: what ``--dry-run`` prints (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from paude.backends.base import SessionSpec
+from paude.backends.podman import argv as pa
+from paude.container.image import ImageSpec, build_context, build_image_argv, build_image_tag
+from paude.plan import Argv, File, Plan, Step
+from paude.squid import render_squid_conf
+
+CONTEXT_PLACEHOLDER = "<build-context>"
+PROXY_IP_PLACEHOLDER = "<proxy-ip>"
+
+
+def _image_steps(image: ImageSpec) -> list[Step]:
+    tag = build_image_tag(image)
+    steps: list[Step] = []
+    for path, content in sorted(build_context(image).items()):
+        try:
+            text = content.decode()
+        except UnicodeDecodeError:
+            text = f"<{len(content)} bytes>"
+        if path.endswith(".crt") or path.endswith(".pem"):
+            text = f"<CA bundle, {len(content)} bytes>"
+        steps.append(File(f"{CONTEXT_PLACEHOLDER}/{path}", text, f"{image.kind} image input"))
+    steps.append(Argv(tuple(build_image_argv(image, CONTEXT_PLACEHOLDER, tag)),
+                      f"build the {image.kind} image (skipped when {tag} exists)",
+                      skip_if_exists=tag))
+    return steps
+
+
+def build_session_plan(
+    spec: SessionSpec,
+    *,
+    agent_image: ImageSpec,
+    proxy_image: ImageSpec | None,
+    squid_conf_path: str,
+    user_args: tuple[str, ...],
+    created_at: str,
+) -> Plan:
+    """Return every step that starts ``spec`` from nothing."""
+    names = pa.Names(spec.name)
+    steps: list[Step] = _image_steps(agent_image)
+    proxy_ip = None
+    if proxy_image is not None:
+        proxy_ip = PROXY_IP_PLACEHOLDER
+        proxy_tag = build_image_tag(proxy_image)
+        steps += _image_steps(proxy_image)
+        steps.append(File(squid_conf_path, render_squid_conf(spec.allowed_domains), "squid.conf"))
+        steps.append(Argv(tuple(pa.build_network_create_argv(names)),
+                          "create the session's internal network"))
+        steps.append(Argv(tuple(pa.build_proxy_run_argv(
+            names, image=proxy_tag, proxy_ip=proxy_ip, squid_conf_path=squid_conf_path,
+            created_at=created_at)), "start the proxy (its address: the subnet's second host)"))
+    run = build_agent_run(spec, image=build_image_tag(agent_image), proxy_ip=proxy_ip,
+                          user_args=user_args, created_at=created_at)
+    steps.append(Argv(tuple(pa.build_agent_run_argv(run)), "start the agent"))
+    return Plan(tuple(steps))
+
+
+def user_args(euid: int, sudo_uid: str | None) -> list[str]:
+    """Return the podman user options that make workspace files the host user's.
+
+    Rootless: keep-id maps the host user onto the image's user 1000. Rootful:
+    run as the invoking user with group 0 (the image's home is group-0
+    writable, as OpenShift's arbitrary UIDs need); root itself gets the image's
+    unprivileged user rather than root.
+    """
+    if euid != 0:
+        return [f"--userns=keep-id:uid={pa.AGENT_UID},gid={pa.AGENT_UID}"]
+    uid = int(sudo_uid) if sudo_uid and sudo_uid.isdigit() else 0
+    return [f"--user={uid}:0"] if uid else []
+
+
+def build_agent_run(
+    spec: SessionSpec,
+    *,
+    image: str,
+    proxy_ip: str | None,
+    user_args: tuple[str, ...],
+    created_at: str,
+) -> pa.AgentRun:
+    """Return the agent's run inputs for ``spec`` (pure)."""
+    creds = spec.credentials
+    mounts = pa.build_credential_mounts(
+        gcloud_dir=_str(creds.gcloud_dir), gitconfig=_str(creds.gitconfig),
+        claude_dir=_str(creds.claude_dir), claude_json=_str(creds.claude_json))
+    args = (("--dangerously-skip-permissions",) if spec.yolo else ()) + spec.claude_args
+    return pa.AgentRun(
+        names=pa.Names(spec.name), image=image, workspace=str(spec.workspace),
+        created_at=created_at, proxy_ip=proxy_ip, passthrough_env=dict(spec.env),
+        mounts=mounts, claude_args=args, user_args=user_args)
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+

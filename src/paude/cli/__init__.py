@@ -1,0 +1,63 @@
+"""The command-line interface. Only this package catches ``PaudeError``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from paude.errors import EXIT_INTERRUPTED, EXIT_USAGE, PaudeError
+
+
+def split_extra_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``argv`` at the first ``--``: paude's own arguments, then the passed-on ones."""
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
+
+
+def _configure_logging(argv: list[str]) -> None:
+    verbose = sum(a.count("v") for a in argv if a.startswith("-") and set(a[1:]) == {"v"})
+    verbose += argv.count("--verbose")
+    if verbose or os.environ.get("PAUDE_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, format="+ %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and exit with its code."""
+    import click
+
+    from paude.cli import commands  # noqa: F401 - registers the subcommands
+    from paude.cli.app import app
+    from paude.cli.context import Globals
+    from paude.cli.output import print_error
+
+    own, extra = split_extra_args(list(sys.argv[1:] if argv is None else argv))
+    _configure_logging(own)
+    as_json = "--json" in own
+    command = typer_command(app)
+    try:
+        code = command.main(own, prog_name="paude", obj=Globals(extra_args=extra),
+                            standalone_mode=False)
+    except PaudeError as err:
+        if os.environ.get("PAUDE_DEBUG"):
+            raise
+        print_error(err, as_json=as_json)
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(EXIT_USAGE)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        sys.stderr.write("Interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def typer_command(app: object) -> object:
+    """Return the click command behind the Typer ``app``."""
+    import typer.main
+
+    return typer.main.get_command(app)  # type: ignore[arg-type]

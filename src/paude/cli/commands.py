@@ -1,0 +1,80 @@
+"""The session commands: attach, sessions, stop, exec."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from paude.backends.base import Backend
+from paude.cli import context as cx
+from paude.cli.app import BackendOpt, app, globals_of
+from paude.cli.output import RichReporter, print_json
+from paude.errors import ConfigError
+
+SessionArg = Annotated[
+    str | None, typer.Argument(help="Session name (default: this workspace's session).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def open_backend(ctx: typer.Context, backend: str | None) -> tuple[Backend, cx.Globals]:
+    """Return the backend selected by flags and config, for the current workspace."""
+    g = globals_of(ctx)
+    workspace = cx.resolve_workspace(g.workspace)
+    loaded = cx.load(g, workspace, cx.config_overrides(g, backend=backend))
+    return cx.make_backend(loaded, g), g
+
+
+def target(g: cx.Globals, session: str | None) -> str:
+    """Return the named session, or the current workspace's."""
+    return cx.session_name(session, cx.resolve_workspace(g.workspace))
+
+
+@app.command()
+def attach(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = None) -> None:
+    """Attach to a running session (detach again with Ctrl+b d)."""
+    be, g = open_backend(ctx, backend)
+    raise typer.Exit(be.attach_session(target(g, session)))
+
+
+@app.command()
+def sessions(ctx: typer.Context, json: JsonOpt = False, backend: BackendOpt = None) -> None:
+    """List sessions, newest first."""
+    be, _ = open_backend(ctx, backend)
+    found = be.list_sessions()
+    if json:
+        print_json([s.to_dict() for s in found])
+        return
+    if not found:
+        RichReporter().info("No sessions. Start one with: paude")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("NAME", "STATUS", "NETWORK", "CREATED", "WORKSPACE"):
+        table.add_column(column)
+    for s in found:
+        status = f"{s.status.value} ({s.detail})" if s.detail else s.status.value
+        table.add_row(s.name, status, s.network, s.created_at, s.workspace)
+    Console().print(table)
+
+
+@app.command()
+def stop(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = None) -> None:
+    """Stop a session and remove everything it created (the workspace stays)."""
+    be, g = open_backend(ctx, backend)
+    name = target(g, session)
+    with RichReporter(verbosity=g.verbosity).status(f"Stopping session {name}"):
+        be.stop_session(name)
+    RichReporter(verbosity=g.verbosity).info(f"Stopped session {name}")
+
+
+@app.command(name="exec")
+def exec_(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = None) -> None:
+    """Run a command in the session's agent container: paude exec [SESSION] -- CMD..."""
+    be, g = open_backend(ctx, backend)
+    if not g.extra_args:
+        raise ConfigError("no command given", hint="Usage: paude exec [SESSION] -- CMD [ARGS...]")
+    raise typer.Exit(be.exec_in_session(target(g, session), g.extra_args))

@@ -1,0 +1,162 @@
+"""Assemble what a command needs: workspace, config, backend and session spec."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paude.backends.base import Backend, Credentials, SessionSpec
+from paude.config import LoadedConfig, load_config
+from paude.domains import ANTHROPIC_API_DOMAIN, DEFAULT_DOMAINS, host_of_url
+from paude.errors import ConfigError
+from paude.naming import derive_session_name, validate_session_name
+
+# Variables the agent needs to reach the model; their values never appear in argv.
+PASSTHROUGH_ENV = (
+    "CLAUDE_CODE_USE_VERTEX",
+    "ANTHROPIC_VERTEX_PROJECT_ID",
+    "GOOGLE_CLOUD_PROJECT",
+    "CLOUD_ML_REGION",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+)
+
+
+@dataclass
+class Globals:
+    """Options given before the command (``paude [OPTIONS] COMMAND``)."""
+
+    backend: str | None = None
+    verbosity: int = 0
+    workspace: Path | None = None
+    openshift_context: str | None = None
+    openshift_namespace: str | None = None
+    extra_args: list[str] = field(default_factory=list)  # what followed ``--``
+
+
+def resolve_workspace(path: Path | None) -> Path:
+    """Return the absolute workspace, refusing one that does not exist."""
+    workspace = (path or Path.cwd()).expanduser()
+    if not workspace.is_dir():
+        raise ConfigError(f"workspace {str(workspace)!r} does not exist or is not a directory",
+                          hint="Run paude in your project directory, or pass --workspace DIR.")
+    return workspace.resolve()
+
+
+def config_overrides(
+    g: Globals, *, backend: str | None = None, allow_domains: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Return the command-line layer of the configuration."""
+    section: dict[str, Any] = {}
+    if backend or g.backend:
+        section["type"] = backend or g.backend
+    if g.openshift_context:
+        section["context"] = g.openshift_context
+    if g.openshift_namespace:
+        section["namespace"] = g.openshift_namespace
+    out: dict[str, Any] = {"backend": section} if section else {}
+    if allow_domains:
+        out["allowed_domains"] = list(allow_domains)
+    return out
+
+
+def load(g: Globals, workspace: Path, overrides: Mapping[str, Any]) -> LoadedConfig:
+    """Load the configuration for ``workspace``."""
+    return load_config(workspace, env=os.environ, overrides=overrides)
+
+
+def session_name(name: str | None, workspace: Path) -> str:
+    """Return the explicit (validated) or derived session name."""
+    return validate_session_name(name) if name else derive_session_name(workspace)
+
+
+def session_allowlist(loaded: LoadedConfig, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Return the session's allowlist: defaults, API hosts in use, config and flags."""
+    domains = list(DEFAULT_DOMAINS)
+    if env.get("ANTHROPIC_API_KEY"):
+        domains.append(ANTHROPIC_API_DOMAIN)
+    base_url_host = host_of_url(env.get("ANTHROPIC_BASE_URL", ""))
+    if base_url_host:
+        domains.append(base_url_host)
+    return tuple(domains) + loaded.config.allowed_domains
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.exists() else None
+
+
+def host_credentials(home: Path) -> Credentials:
+    """Return the credential paths that exist under ``home`` (never ~/.ssh or gh)."""
+    return Credentials(
+        gcloud_dir=_existing(home / ".config" / "gcloud"),
+        gitconfig=_existing(home / ".gitconfig"),
+        claude_dir=_existing(home / ".claude"),
+        claude_json=_existing(home / ".claude.json"),
+    )
+
+
+def read_ca_bundle(paths: Sequence[str], workspace: Path) -> bytes | None:
+    """Return the concatenated extra CA certificates, or ``None`` when there are none."""
+    chunks = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else workspace / path
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise ConfigError(f"extra CA certificate file {str(path)!r}: {err.strerror}",
+                              hint="Fix extra_ca_certificates or PAUDE_EXTRA_CA_CERTS.") from err
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            raise ConfigError(f"extra CA certificate file {str(path)!r} holds no PEM certificate")
+        chunks.append(data if data.endswith(b"\n") else data + b"\n")
+    return b"".join(chunks) or None
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """The start command's flags."""
+
+    name: str | None = None
+    yolo: bool = False
+    allow_network: bool = False
+    rebuild: bool = False
+    claude_args: tuple[str, ...] = ()
+
+
+def build_session_spec(
+    loaded: LoadedConfig, workspace: Path, opts: StartOptions
+) -> SessionSpec:
+    """Return the spec of the session for ``workspace``."""
+    env = os.environ
+    dev = loaded.devcontainer
+    return SessionSpec(
+        name=session_name(opts.name, workspace),
+        workspace=workspace,
+        allowed_domains=session_allowlist(loaded, env),
+        allow_network=opts.allow_network,
+        yolo=opts.yolo,
+        claude_args=opts.claude_args,
+        env={k: env[k] for k in PASSTHROUGH_ENV if env.get(k)},
+        credentials=host_credentials(Path.home()),
+        rebuild=opts.rebuild,
+        ca_bundle=read_ca_bundle(loaded.config.extra_ca_certificates, workspace),
+        base_image=dev.image if dev else None,
+        dockerfile=dev.dockerfile if dev else None,
+    )
+
+
+def make_backend(loaded: LoadedConfig, g: Globals) -> Backend:
+    """Return the configured backend."""
+    from paude.backends.registry import get_backend
+    from paude.cli.output import RichReporter
+    from paude.runner import SystemRunner
+
+    return get_backend(
+        loaded.config.backend.type,
+        config=loaded.config,
+        runner=SystemRunner(show_stderr=g.verbosity > 0),
+        reporter=RichReporter(verbosity=g.verbosity),
+    )

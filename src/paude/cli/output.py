@@ -1,0 +1,89 @@
+"""Terminal output: stdout is data, stderr is progress, warnings and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from paude.errors import PaudeError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, no_color="NO_COLOR" in os.environ)
+
+
+class RichReporter:
+    """Progress on stderr: animated only in a terminal and when not verbose."""
+
+    def __init__(self, *, verbosity: int = 0) -> None:
+        self.verbosity = verbosity
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """Return the stderr console, created on first use (rich is slow to import)."""
+        if self._console is None:
+            self._console = _stderr_console()
+        return self._console
+
+    def _animate(self) -> bool:
+        return (
+            self.verbosity == 0
+            and sys.stderr.isatty()
+            and not os.environ.get("CI")
+            and "NO_COLOR" not in os.environ
+        )
+
+    @contextmanager
+    def status(self, message: str) -> Iterator[None]:
+        """Show ``message`` while the block runs."""
+        if self.verbosity < 0:
+            yield
+            return
+        if not self._animate():
+            if self.verbosity > 0:
+                self.console.print(f"{message}...")
+            yield
+            return
+        with self.console.status(message):
+            yield
+
+    def warn(self, message: str) -> None:
+        """Print a warning (even with -q)."""
+        self.console.print(f"[bold yellow]Warning:[/] {message}")
+
+    def info(self, message: str) -> None:
+        """Print a line of progress unless quiet."""
+        if self.verbosity >= 0:
+            self.console.print(message)
+
+    def loud_warning(self, title: str, lines: list[str]) -> None:
+        """Print a warning that cannot be missed."""
+        from rich.panel import Panel
+
+        body = "\n".join(lines)
+        self.console.print(Panel(body, title=f"[bold red]{title}[/]", border_style="red"))
+
+
+def print_error(err: PaudeError, *, as_json: bool) -> None:
+    """Print ``err`` on stderr: ``Error: ...`` and its hint, or JSON."""
+    if as_json:
+        sys.stderr.write(json.dumps(err.to_dict()) + "\n")
+        return
+    sys.stderr.write(f"Error: {err.message}\n")
+    if err.hint:
+        sys.stderr.write(f"Hint: {err.hint}\n")
+
+
+def print_json(data: object) -> None:
+    """Write ``data`` as JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")

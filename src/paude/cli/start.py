@@ -1,0 +1,60 @@
+"""``paude``: start the workspace's session (or repair it) and attach."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from paude.backends.base import SessionStatus
+from paude.cli import context as cx
+from paude.cli.output import RichReporter
+from paude.plan import render_plan
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """What the user asked the root command for."""
+
+    options: cx.StartOptions
+    allow_domains: tuple[str, ...] = ()
+    dry_run: bool = False
+    detach: bool = False
+
+
+def _warn_risky(opts: cx.StartOptions, reporter: RichReporter) -> None:
+    if opts.allow_network:
+        reporter.loud_warning("UNRESTRICTED NETWORK", [
+            "--allow-network: the agent can reach ANY address on the internet and your",
+            "local network. Nothing stops it from sending your code or credentials anywhere.",
+        ])
+    if opts.yolo:
+        reporter.warn("--yolo: the agent runs every command without asking you first.")
+
+
+def run_start(g: cx.Globals, req: StartRequest, reporter: RichReporter) -> None:
+    """Validate everything, then start (or repair) the session and attach to it."""
+    workspace = cx.resolve_workspace(g.workspace)
+    loaded = cx.load(g, workspace, cx.config_overrides(g, allow_domains=req.allow_domains))
+    for warning in loaded.warnings:
+        reporter.warn(warning)
+    spec = cx.build_session_spec(loaded, workspace, req.options)
+    backend = cx.make_backend(loaded, g)
+    if req.dry_run:
+        sys.stdout.write(render_plan(backend.plan_session(spec)))
+        return
+    existing = backend.find_session(spec.name)
+    if existing is None or existing.status is not SessionStatus.RUNNING or spec.rebuild:
+        _warn_risky(req.options, reporter)
+        with reporter.status(f"Starting session {spec.name}"):
+            session = backend.start_session(spec)
+        verb = "Started" if existing is None else "Restarted"
+        reporter.info(f"{verb} session {session.name} ({session.network} network)")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if req.detach or not interactive:
+        if not req.detach:
+            reporter.info("Not a terminal: the session runs detached.")
+        reporter.info(f"Attach with: paude attach {spec.name}")
+        return
+    os.environ.setdefault("PAUDE_SESSION", spec.name)
+    raise SystemExit(backend.attach_session(spec.name))
