@@ -1,8 +1,17 @@
 """Allowlist entries: validation and normalisation.
 
-``.example.com`` means the domain and every subdomain; ``example.com`` means
-only that host. IP literals are accepted only when written out explicitly.
-Everything else (wildcards, URLs, ports, empty entries) is refused.
+An entry is one of:
+
+* ``example.com``: only that host;
+* ``.example.com``: the domain and every subdomain;
+* an IP address (``192.0.2.7``, ``2001:db8::7``): requests that name exactly
+  that address (IP-literal requests are otherwise refused);
+* a CIDR range (``10.89.0.0/24``): allowed *names* may resolve into it even
+  though it is a private range. A range never allows IP-literal requests.
+
+Everything else (``*``, ``.``, a bare top-level domain, URLs, ports, empty
+entries, all-numeric names that resolvers would read as IPv4) is refused
+with a message that says what to write instead.
 """
 
 from __future__ import annotations
@@ -10,32 +19,73 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+_MAX_NAME = 253
 
 # The plan's default: Vertex AI and Google APIs.
 DEFAULT_DOMAINS: tuple[str, ...] = (".googleapis.com", ".google.com")
 ANTHROPIC_API_DOMAIN = "api.anthropic.com"
 
+_EVERYTHING = {"*", ".", "*.*", "all", "any"}
+
 
 def validate_domain(entry: str) -> str:
     """Return ``entry`` normalised (lower case), or raise ``ValueError`` saying why."""
-    value = entry.strip().lower().rstrip(".") if entry.strip() != "." else "."
+    value = entry.strip().lower()
     if not value:
         raise ValueError("an allowlist entry is empty")
+    if value in _EVERYTHING:
+        raise ValueError(f"'{entry}' would allow every destination; use --allow-network for that")
     if "*" in value:
         raise ValueError(
             f"'{entry}' is a wildcard; write '.example.com' for a domain and its subdomains"
         )
-    if "/" in value or ":" in value and not _is_ip(value):
-        raise ValueError(f"'{entry}' is not a domain (write the host name only, e.g. example.com)")
+    if "%" in value:
+        raise ValueError(f"'{entry}' has a zone index; list the plain address")
     if _is_ip(value):
         return str(ipaddress.ip_address(value))
+    if "/" in value and _is_network_shape(value):
+        return _validate_range(entry, value)
+    if "/" in value or ":" in value or "@" in value or "?" in value:
+        raise ValueError(
+            f"'{entry}' is not a domain; write the host name only, e.g. '{_suggest_host(value)}'"
+        )
+    return _validate_name(entry, value.rstrip("."))
+
+
+def _validate_name(entry: str, value: str) -> str:
     bare = value[1:] if value.startswith(".") else value
-    if not _HOSTNAME.match(bare) or "." not in bare:
-        raise ValueError(f"'{entry}' is not a valid domain name")
+    if not bare or not _HOSTNAME.match(bare) or len(bare) > _MAX_NAME:
+        raise ValueError(f"'{entry}' is not a valid domain name (letters, digits, '-', '.')")
+    if "." not in bare:
+        what = "a whole top-level domain" if value.startswith(".") else "not a full domain name"
+        raise ValueError(f"'{entry}' is {what}; write e.g. 'example.com' or '.example.com'")
+    if bare.rsplit(".", 1)[1].isdigit():
+        # getaddrinfo reads "1.2.3" or "10.1" as IPv4 shorthand: an IP in disguise.
+        raise ValueError(f"'{entry}' looks like an IP address, not a domain name")
     return value
+
+
+def _is_network_shape(value: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-f:.]+/[0-9]{1,3}", value))
+
+
+def _validate_range(entry: str, value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"'{entry}' is not a valid CIDR range: {err}") from err
+    if net.prefixlen == 0:
+        raise ValueError(f"'{entry}' would allow every address; use --allow-network for that")
+    return str(net)
+
+
+def _suggest_host(value: str) -> str:
+    host = urlsplit(value if "//" in value else f"//{value}").hostname
+    return host or "example.com"
 
 
 def _is_ip(value: str) -> bool:
@@ -51,31 +101,55 @@ def is_ip_literal(entry: str) -> bool:
     return _is_ip(entry)
 
 
-def normalize_domains(entries: Iterable[str]) -> tuple[str, ...]:
-    """Validate, de-duplicate and drop entries already covered by a wildcard entry.
+def is_ip_range(entry: str) -> bool:
+    """Answer whether a validated entry is a CIDR range."""
+    return "/" in entry
 
-    Squid refuses a ``dstdomain`` list where ``.example.com`` and ``a.example.com``
-    (or ``example.com``) both appear, so the covered ones are removed.
+
+def is_name(entry: str) -> bool:
+    """Answer whether a validated entry is a domain name (exact or with subdomains)."""
+    return not is_ip_literal(entry) and not is_ip_range(entry)
+
+
+def normalize_domains(entries: Iterable[str]) -> tuple[str, ...]:
+    """Validate, de-duplicate and drop entries that another entry already covers.
+
+    Squid refuses (or warns about) a ``dstdomain`` list where ``.example.com``
+    and ``a.example.com`` (or ``example.com``) both appear, and warns about
+    nested ranges, so covered names and ranges are removed. Order is stable
+    (sorted) so the rendered config does not change between runs.
     """
     valid = {validate_domain(e) for e in entries}
     wildcards = {d for d in valid if d.startswith(".")}
-    kept = []
-    for domain in sorted(valid):
-        if is_ip_literal(domain):
-            kept.append(domain)
-            continue
-        bare = domain.lstrip(".")
-        covered = any(
-            w != domain and (bare == w[1:] or bare.endswith(w)) for w in wildcards
-        )
-        if not covered:
-            kept.append(domain)
+    ranges = [ipaddress.ip_network(d) for d in valid if is_ip_range(d)]
+    kept: list[str] = []
+    for entry in sorted(valid):
+        if is_ip_literal(entry):
+            kept.append(entry)
+        elif is_ip_range(entry):
+            if not _range_covered(ipaddress.ip_network(entry), ranges):
+                kept.append(entry)
+        elif not _name_covered(entry, wildcards):
+            kept.append(entry)
     return tuple(kept)
+
+
+def _name_covered(domain: str, wildcards: set[str]) -> bool:
+    bare = domain.lstrip(".")
+    return any(w != domain and (bare == w[1:] or bare.endswith(w)) for w in wildcards)
+
+
+def _range_covered(
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    ranges: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> bool:
+    return any(
+        other != net and other.version == net.version and net.subnet_of(other)  # type: ignore[arg-type]
+        for other in ranges
+    )
 
 
 def host_of_url(url: str) -> str | None:
     """Return the host name of ``url`` (e.g. ANTHROPIC_BASE_URL), or ``None``."""
-    from urllib.parse import urlsplit
-
     host = urlsplit(url).hostname
     return host.lower() if host else None
