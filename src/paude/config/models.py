@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from paude.domains import validate_domain
 
@@ -17,6 +17,16 @@ _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 _DURATION = re.compile(r"^[0-9]+(s|m|h|d)$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
+
+
+def _package(name: str) -> str:
+    if not _PACKAGE.match(name):
+        raise ValueError(f"'{name}' is not a Debian package name")
+    return name
+
+
+Domain = Annotated[str, AfterValidator(validate_domain)]
+PackageName = Annotated[str, AfterValidator(_package)]
 
 
 class _Model(BaseModel):
@@ -74,17 +84,9 @@ class ImageConfig(_Model):
     """What goes into the agent image."""
 
     base: str = DEFAULT_BASE_IMAGE
-    packages: tuple[str, ...] = ()
+    packages: tuple[PackageName, ...] = ()
     setup_command: str | None = None
     claude_code_version: str = DEFAULT_CLAUDE_CODE_VERSION
-
-    @field_validator("packages")
-    @classmethod
-    def _packages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            if not _PACKAGE.match(name):
-                raise ValueError(f"'{name}' is not a Debian package name")
-        return value
 
     @field_validator("claude_code_version")
     @classmethod
@@ -99,10 +101,5 @@ class PaudeConfig(_Model):
 
     backend: BackendConfig = BackendConfig()
     image: ImageConfig = ImageConfig()
-    allowed_domains: tuple[str, ...] = Field(default=())
+    allowed_domains: tuple[Domain, ...] = Field(default=())
     extra_ca_certificates: tuple[str, ...] = Field(default=())
-
-    @field_validator("allowed_domains")
-    @classmethod
-    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(validate_domain(v) for v in value)

@@ -1,0 +1,30 @@
+"""Repository-wide test configuration: markers by directory, a stable environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_MARKERS = {"podman": "podman", "k8s": "k8s"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by the directory it lives in (tests/podman, tests/k8s)."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(root).parts
+        marker = _MARKERS.get(parts[0]) if parts else None
+        if marker:
+            item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(autouse=True)
+def _environ_is_stable() -> Iterator[None]:
+    """Fail a test that leaves os.environ changed (tox's check_os_environ_stable)."""
+    before = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    yield
+    after = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    assert after == before, f"test changed os.environ: {set(after) ^ set(before)}"

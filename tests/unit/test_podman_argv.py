@@ -1,0 +1,137 @@
+"""The podman argv builders: what the sandbox is made of."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paude.backends.base import Credentials, SessionSpec
+from paude.backends.podman import argv as pa
+from paude.backends.podman.planning import build_agent_run, user_args
+
+SECRET = "sk-ant-very-secret"
+
+
+def spec(tmp_path: Path, **kw: object) -> SessionSpec:
+    base: dict[str, object] = {
+        "name": "demo-123abc",
+        "workspace": tmp_path,
+        "allowed_domains": (".googleapis.com",),
+        "env": {"ANTHROPIC_API_KEY": SECRET, "CLOUD_ML_REGION": "us-east5"},
+    }
+    base.update(kw)
+    return SessionSpec(**base)  # type: ignore[arg-type]
+
+
+def agent_argv(s: SessionSpec, proxy_ip: str | None = "10.89.0.2") -> list[str]:
+    run = build_agent_run(s, image="localhost/paude-agent:abc", proxy_ip=proxy_ip,
+                          user_args=(), created_at="2026-01-01T00:00:00+00:00")
+    return pa.build_agent_run_argv(run)
+
+
+def flag_values(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
+
+
+def test_restricted_agent_is_only_on_the_internal_network(tmp_path: Path) -> None:
+    argv = agent_argv(spec(tmp_path))
+    assert flag_values(argv, "--network") == ["paude-demo-123abc"]
+    assert "paude-proxy:10.89.0.2" in flag_values(argv, "--add-host")
+    env = flag_values(argv, "-e")
+    assert "HTTPS_PROXY=http://paude-proxy:3128" in env
+    assert "http_proxy=http://paude-proxy:3128" in env
+    assert "--http-proxy=false" in argv
+
+
+def test_unrestricted_agent_gets_no_proxy(tmp_path: Path) -> None:
+    argv = agent_argv(spec(tmp_path, allow_network=True), proxy_ip=None)
+    assert flag_values(argv, "--network") == ["podman"]
+    assert not [e for e in flag_values(argv, "-e") if "PROXY" in e.upper()]
+    assert "paude.io/network=unrestricted" in flag_values(argv, "--label")
+
+
+def test_agent_drops_privileges(tmp_path: Path) -> None:
+    argv = agent_argv(spec(tmp_path))
+    assert flag_values(argv, "--cap-drop") == ["ALL"]
+    assert "--cap-add" not in argv
+    assert "no-new-privileges" in flag_values(argv, "--security-opt")
+    assert "--privileged" not in argv
+
+
+def test_secret_values_never_appear_in_argv(tmp_path: Path) -> None:
+    argv = agent_argv(spec(tmp_path))
+    assert SECRET not in " ".join(argv)
+    assert "ANTHROPIC_API_KEY" in flag_values(argv, "-e")
+
+
+def test_workspace_is_mounted_read_write_at_the_same_path(tmp_path: Path) -> None:
+    argv = agent_argv(spec(tmp_path))
+    assert f"{tmp_path}:{tmp_path}:z" in flag_values(argv, "-v")
+    assert flag_values(argv, "-w") == [str(tmp_path)]
+
+
+def test_credentials_are_read_only_and_never_ssh_or_gh(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    creds = Credentials(gcloud_dir=home / ".config/gcloud", gitconfig=home / ".gitconfig",
+                        claude_dir=home / ".claude", claude_json=home / ".claude.json")
+    argv = agent_argv(spec(tmp_path, credentials=creds))
+    mounts = [m for m in flag_values(argv, "-v") if not m.startswith(f"{tmp_path}:{tmp_path}")]
+    assert len(mounts) == 4
+    assert all(m.endswith(":ro") for m in mounts)
+    assert f"{home}/.claude:/run/paude/seed/claude:ro" in mounts
+    joined = " ".join(argv)
+    assert ".ssh" not in joined
+    assert "gh/" not in joined and "hosts.yml" not in joined
+
+
+def test_every_object_is_labelled(tmp_path: Path) -> None:
+    names = pa.Names("demo-123abc")
+    for argv in (agent_argv(spec(tmp_path)), pa.build_network_create_argv(names),
+                 pa.build_proxy_run_argv(names, image="i", proxy_ip="10.0.0.2",
+                                         squid_conf_path="/s", created_at="t")):
+        labels = flag_values(argv, "--label")
+        assert "app.kubernetes.io/managed-by=paude" in labels
+        assert "paude.io/session=demo-123abc" in labels
+
+
+def test_network_is_internal_without_dns() -> None:
+    argv = pa.build_network_create_argv(pa.Names("s"))
+    assert "--internal" in argv and "--disable-dns" in argv
+
+
+def test_proxy_has_a_static_address_and_a_way_out() -> None:
+    argv = pa.build_proxy_run_argv(pa.Names("s"), image="i", proxy_ip="10.89.3.2",
+                                   squid_conf_path="/state/squid.conf", created_at="t")
+    assert flag_values(argv, "--network") == ["paude-s:ip=10.89.3.2", "podman"]
+    assert "/state/squid.conf:/etc/squid/paude/squid.conf:ro,Z" in flag_values(argv, "-v")
+
+
+@pytest.mark.parametrize(("subnet", "ip"), [("10.89.0.0/24", "10.89.0.2"),
+                                            ("fd00:1::/64", "fd00:1::2")])
+def test_proxy_ip_is_second_host(subnet: str, ip: str) -> None:
+    assert pa.proxy_ip_for_subnet(subnet) == ip
+
+
+def test_yolo_and_agent_args_follow_the_image(tmp_path: Path) -> None:
+    argv = agent_argv(spec(tmp_path, yolo=True, claude_args=("--model", "opus")))
+    assert argv[-4:] == ["localhost/paude-agent:abc", "--dangerously-skip-permissions",
+                         "--model", "opus"]
+
+
+@pytest.mark.parametrize(
+    ("euid", "sudo_uid", "expected"),
+    [(1000, None, ["--userns=keep-id:uid=1000,gid=1000"]),
+     (0, "1234", ["--user=1234:0"]),
+     (0, None, [])],
+)
+def test_user_mapping(euid: int, sudo_uid: str | None, expected: list[str]) -> None:
+    assert user_args(euid, sudo_uid) == expected
+
+
+def test_attach_and_exec_argv() -> None:
+    names = pa.Names("s")
+    assert pa.build_attach_argv(names) == ["podman", "exec", "-it", "paude-s-agent", "tmux",
+                                           "attach", "-t", "paude"]
+    assert pa.build_exec_argv(names, ["ls", "-l"], workdir="/w", tty=False) == [
+        "podman", "exec", "-i", "-w", "/w", "paude-s-agent", "ls", "-l"]
