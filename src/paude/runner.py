@@ -115,7 +115,7 @@ class SystemRunner:
         log.debug("run: %s", redact_argv(argv))
         start = time.monotonic()
         try:
-            proc = subprocess.run(  # noqa: S603 - argv list, never a shell
+            proc = subprocess.run(
                 [exe, *argv[1:]],
                 input=input,
                 capture_output=True,
@@ -144,7 +144,7 @@ class SystemRunner:
         exe = _resolve(argv)
         log.debug("stream: %s", redact_argv(argv))
         try:
-            proc = subprocess.run(  # noqa: S603 - argv list, never a shell
+            proc = subprocess.run(
                 [exe, *argv[1:]], timeout=timeout, env=_merged_env(env), check=False
             )
         except subprocess.TimeoutExpired as err:
@@ -159,4 +159,4 @@ class SystemRunner:
         log.debug("exec: %s", redact_argv(argv))
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execv(exe, list(argv))  # noqa: S606 - attach hands the terminal over
+        os.execv(exe, list(argv))
