@@ -1,0 +1,220 @@
+"""Pure builders for a session's objects and the ordered plan that applies them.
+
+No I/O, no clock, no environment: every input is an argument, so
+``--dry-run``, ``paude manifests`` and ``start_session`` share one output.
+
+A session is a StatefulSet of one replica whose pod mounts a separately
+created PVC at ``/workspace``. A StatefulSet (not a bare Pod) brings an
+evicted or deleted pod back by itself, with the same name and volume, and
+never runs two pods of the session at once (a Deployment's rolling update
+would, and a ReadWriteOnce volume or one tmux session cannot be shared).
+The PVC is its own object (not a ``volumeClaimTemplate``) so it is labelled
+like everything else, created first, and outlives ``paude stop`` on purpose.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from paude.backends.base import SessionSpec
+from paude.backends.openshift.objects import (
+    AGENT_CONTAINER,
+    CLAUDE_KEY,
+    CLAUDE_SECRET,
+    CREDENTIALS_ROOT,
+    GCLOUD_KEY,
+    GCLOUD_SECRET,
+    GITCONFIG_CONFIGMAP,
+    GITCONFIG_KEY,
+    ROLE_AGENT,
+    ROLE_STORAGE,
+    TMUX_SESSION,
+    WORKSPACE_PATH,
+    ClusterSettings,
+    agent_name,
+    container_resources,
+    labels,
+    metadata,
+    proxy_id,
+    proxy_url,
+    restricted_container_context,
+    restricted_pod_fields,
+    workspace_claim,
+)
+from paude.backends.openshift.policies import (
+    build_agent_policy,
+    build_egress_firewall,
+    build_open_agent_policy,
+    build_proxy_policy,
+)
+from paude.backends.openshift.proxy import (
+    build_proxy_configmap,
+    build_proxy_deployment,
+    build_proxy_service,
+)
+from paude.errors import ConfigError
+from paude.naming import LABEL_NETWORK, LABEL_WORKSPACE
+from paude.plan import Manifest, Plan
+
+YOLO_FLAG = "--dangerously-skip-permissions"
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
+
+
+def _network(spec: SessionSpec) -> str:
+    return "unrestricted" if spec.allow_network else "restricted"
+
+
+def _agent_labels(spec: SessionSpec) -> dict[str, str]:
+    proxy = None if spec.allow_network else proxy_id(spec.allowed_domains)
+    out = labels(ROLE_AGENT, session=spec.name, proxy=proxy)
+    out[LABEL_NETWORK] = _network(spec)
+    return out
+
+
+def build_workspace_claim(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
+    """Return the PVC that holds the session's workspace (kept by ``paude stop``)."""
+    claim: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": settings.storage}},
+    }
+    if settings.storage_class:
+        claim["storageClassName"] = settings.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(
+            workspace_claim(spec.name), settings, labels(ROLE_STORAGE, session=spec.name)
+        ),
+        "spec": claim,
+    }
+
+
+def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, str]]:
+    env = {"PAUDE_WORKSPACE": WORKSPACE_PATH, "PAUDE_SESSION": spec.name}
+    env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
+    env["GIT_CONFIG_GLOBAL"] = f"{CREDENTIALS_ROOT}/git/{GITCONFIG_KEY}"
+    env["PAUDE_CLAUDE_SETTINGS"] = f"{CREDENTIALS_ROOT}/claude/{CLAUDE_KEY}"
+    if not spec.allow_network:
+        url = proxy_url(spec.allowed_domains, settings.namespace)
+        for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            env[key] = url
+        env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1"
+    for key, value in spec.env.items():
+        if _SECRET_NAME.search(key):
+            raise ConfigError(
+                f"environment variable {key} looks like a secret and would be stored in"
+                " the session's pod spec",
+                hint="Put credentials in a Secret with `paude setup --backend openshift`.",
+            )
+        env[key] = value
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def _credential_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes = [
+        {"name": "gcloud", "secret": {"secretName": GCLOUD_SECRET, "optional": True}},
+        {"name": "git", "configMap": {"name": GITCONFIG_CONFIGMAP, "optional": True}},
+        {"name": "claude", "secret": {"secretName": CLAUDE_SECRET, "optional": True}},
+    ]
+    mounts = [
+        {"name": v["name"], "mountPath": f"{CREDENTIALS_ROOT}/{v['name']}", "readOnly": True}
+        for v in volumes
+    ]
+    return volumes, mounts
+
+
+def _agent_container(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
+    probe = {
+        "exec": {"command": ["tmux", "has-session", "-t", TMUX_SESSION]},
+        "periodSeconds": 30,
+    }
+    _, cred_mounts = _credential_volumes()
+    return {
+        "name": AGENT_CONTAINER,
+        "image": settings.image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": [*([YOLO_FLAG] if spec.yolo else []), *spec.claude_args],
+        "env": _agent_env(spec, settings),
+        "workingDir": WORKSPACE_PATH,
+        "resources": container_resources(settings.resources),
+        "securityContext": restricted_container_context(),
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 3},
+        "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE_PATH}, *cred_mounts],
+    }
+
+
+def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
+    """Return the session's StatefulSet: one agent pod running tmux session ``paude``."""
+    pod_labels = _agent_labels(spec)
+    cred_volumes, _ = _credential_volumes()
+    workspace = {
+        "name": "workspace",
+        "persistentVolumeClaim": {"claimName": workspace_claim(spec.name)},
+    }
+    meta = metadata(agent_name(spec.name), settings, pod_labels)
+    meta["annotations"] = {LABEL_WORKSPACE: str(spec.workspace)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            "serviceName": agent_name(spec.name),
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": labels(ROLE_AGENT, session=spec.name)},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    **restricted_pod_fields(),
+                    "terminationGracePeriodSeconds": 10,
+                    "containers": [_agent_container(spec, settings)],
+                    "volumes": [workspace, *cred_volumes],
+                },
+            },
+        },
+    }
+
+
+def build_network_objects(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
+    """Return the policies and proxy objects of a session.
+
+    An ``--allow-network`` session gets no proxy and open egress, but still
+    accepts no ingress.
+    """
+    if spec.allow_network:
+        return [build_open_agent_policy(spec.name, settings)]
+    domains = spec.allowed_domains
+    objs = [build_agent_policy(domains, settings), build_proxy_policy(domains, settings)]
+    if settings.egress_firewall:
+        objs.append(build_egress_firewall(domains, settings))
+    objs += [
+        build_proxy_configmap(domains, settings),
+        build_proxy_deployment(domains, settings),
+        build_proxy_service(domains, settings),
+    ]
+    return objs
+
+
+def build_session_objects(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
+    """Return every object of a session, in apply order.
+
+    Policies come first so the agent pod never exists without them (lightkube's
+    ``sort_objects`` ranks NetworkPolicies with pods, hence our own order); the
+    StatefulSet comes last because its pod needs the PVC, proxy and policies.
+    """
+    return [
+        *build_network_objects(spec, settings),
+        build_workspace_claim(spec, settings),
+        build_agent_statefulset(spec, settings),
+    ]
+
+
+def build_session_plan(spec: SessionSpec, settings: ClusterSettings) -> Plan:
+    """Return the session's objects as ``Manifest`` steps in apply order."""
+    steps = [
+        Manifest(obj, f"{obj['kind']} {obj['metadata']['name']}")
+        for obj in build_session_objects(spec, settings)
+    ]
+    return Plan(tuple(steps))

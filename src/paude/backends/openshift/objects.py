@@ -1,0 +1,148 @@
+"""Names, labels and settings shared by the OpenShift manifest builders (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from paude.config.models import Resources
+from paude.domains import normalize_domains
+from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
+from paude.squid import PROXY_PORT
+
+# Which proxy (one per distinct allowlist) an agent uses; also on the proxy's pods.
+LABEL_PROXY = "paude.io/proxy"
+ROLE_AGENT = "agent"
+ROLE_PROXY = "proxy"
+ROLE_POLICY = "policy"
+ROLE_STORAGE = "workspace"
+ROLE_CREDENTIALS = "credentials"
+
+AGENT_CONTAINER = "agent"
+TMUX_SESSION = "paude"
+WORKSPACE_PATH = "/workspace"
+CREDENTIALS_ROOT = "/var/run/paude"
+
+# Created by ``paude setup``; sessions only reference them (``optional: true``).
+GCLOUD_SECRET = "paude-gcloud-adc"
+GCLOUD_KEY = "application_default_credentials.json"
+GITCONFIG_CONFIGMAP = "paude-gitconfig"
+GITCONFIG_KEY = "gitconfig"
+CLAUDE_SECRET = "paude-claude-settings"
+CLAUDE_KEY = "settings.json"
+
+DEFAULT_IMAGE = "quay.io/paude/paude:0.1.0"
+DEFAULT_PROXY_IMAGE = "docker.io/ubuntu/squid:6.10-24.10_edge"
+DEFAULT_STORAGE = "10Gi"
+
+__all__ = ["PROXY_PORT"]
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Per-namespace inputs of the builders (resolved by the backend, never read here)."""
+
+    namespace: str
+    image: str = DEFAULT_IMAGE
+    proxy_image: str = DEFAULT_PROXY_IMAGE
+    resources: Resources = field(default_factory=Resources)
+    storage: str = DEFAULT_STORAGE
+    storage_class: str | None = None
+    egress_firewall: bool = False
+
+
+def proxy_id(domains: tuple[str, ...]) -> str:
+    """Return a short, stable id of an allowlist: sessions with equal lists share a proxy."""
+    text = "\n".join(sorted(normalize_domains(domains)))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def proxy_name(domains: tuple[str, ...]) -> str:
+    """Return the name of the Deployment, Service and ConfigMap of an allowlist's proxy."""
+    return f"paude-proxy-{proxy_id(domains)}"
+
+
+def proxy_url(domains: tuple[str, ...], namespace: str) -> str:
+    """Return the ``HTTP(S)_PROXY`` URL of an allowlist's proxy Service."""
+    return f"http://{proxy_name(domains)}.{namespace}.svc:{PROXY_PORT}"
+
+
+def agent_name(session: str) -> str:
+    """Return the StatefulSet name of ``session`` (its pod is ``<name>-0``)."""
+    return f"paude-{session}"
+
+
+def agent_pod_name(session: str) -> str:
+    """Return the name of the single pod of ``session``'s StatefulSet."""
+    return f"{agent_name(session)}-0"
+
+
+def workspace_claim(session: str) -> str:
+    """Return the PVC name holding ``session``'s workspace."""
+    return f"paude-{session}-workspace"
+
+
+def labels(role: str, *, session: str | None = None, proxy: str | None = None) -> dict[str, str]:
+    """Return paude's labels; shared objects (``session=None``) carry no session label.
+
+    Shared objects omit ``paude.io/session`` rather than using a sentinel value,
+    because any sentinel would also be a valid session name.
+    """
+    out = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: role}
+    if session is not None:
+        out[LABEL_SESSION] = session
+    if proxy is not None:
+        out[LABEL_PROXY] = proxy
+    return out
+
+
+def metadata(
+    name: str, settings: ClusterSettings, obj_labels: dict[str, str], **annotations: str
+) -> dict[str, Any]:
+    """Return an object's ``metadata`` block."""
+    meta: dict[str, Any] = {"name": name, "namespace": settings.namespace, "labels": obj_labels}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def selector_labels(role: str, *, proxy: str | None = None) -> dict[str, str]:
+    """Return the labels that select paude's pods of ``role`` (and of one proxy)."""
+    out = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: role}
+    if proxy is not None:
+        out[LABEL_PROXY] = proxy
+    return out
+
+
+def restricted_container_context() -> dict[str, Any]:
+    """Return a container securityContext that passes PodSecurity ``restricted``.
+
+    No ``runAsUser``: OpenShift's ``restricted-v2`` assigns an arbitrary UID
+    from the namespace's range, and the images run under any UID with GID 0.
+    """
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_pod_fields() -> dict[str, Any]:
+    """Return the pod-level fields both paude pods share."""
+    return {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    }
+
+
+def container_resources(resources: Resources) -> dict[str, dict[str, str]]:
+    """Return a container's ``resources`` block from config."""
+    out: dict[str, dict[str, str]] = {}
+    for key, amounts in (("requests", resources.requests), ("limits", resources.limits)):
+        values = {k: v for k, v in (("cpu", amounts.cpu), ("memory", amounts.memory)) if v}
+        if values:
+            out[key] = values
+    return out

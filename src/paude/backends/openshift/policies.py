@@ -1,0 +1,238 @@
+"""Pure builders for network isolation: NetworkPolicies, EgressFirewall, AdminNetworkPolicy.
+
+NetworkPolicies are allow-lists that union: any policy in the namespace that
+selects the agent pods (``podSelector: {}`` included) adds to what they may
+do, and no NetworkPolicy can take that back. paude's policies therefore make
+the agent as closed as a namespace admin lets it be; only the cluster-scoped
+AdminNetworkPolicy built here (applied by a cluster admin) makes the
+isolation hold against other NetworkPolicies. docs/openshift.md says which
+guarantee holds in which setup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paude.backends.openshift.objects import (
+    LABEL_PROXY,
+    ROLE_AGENT,
+    ROLE_POLICY,
+    ROLE_PROXY,
+    ClusterSettings,
+    labels,
+    metadata,
+    proxy_id,
+    selector_labels,
+)
+from paude.domains import is_ip_literal, normalize_domains
+from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY
+from paude.squid import PROXY_PORT
+
+NS_NAME = "kubernetes.io/metadata.name"
+# Cluster DNS pods, on plain Kubernetes and on OpenShift. OpenShift's DNS pods
+# listen on 5353 behind a Service on 53; policies match the pod's port, so
+# both ports, over UDP and TCP, are needed under OVN-Kubernetes.
+_DNS_PEERS: list[dict[str, Any]] = [
+    {
+        "namespaceSelector": {"matchLabels": {NS_NAME: "kube-system"}},
+        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+    },
+    {
+        "namespaceSelector": {"matchLabels": {NS_NAME: "openshift-dns"}},
+        "podSelector": {"matchLabels": {"dns.operator.openshift.io/daemonset-dns": "default"}},
+    },
+]
+DNS_PORTS = (53, 5353)
+ADMIN_POLICY_AGENT = "paude-agent-isolation"
+ADMIN_POLICY_PROXY = "paude-proxy-isolation"
+
+
+def _dns_ports() -> list[dict[str, Any]]:
+    return [{"protocol": proto, "port": port} for port in DNS_PORTS for proto in ("UDP", "TCP")]
+
+
+def build_agent_policy(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+    """Return the policy of the agent pods of one allowlist.
+
+    It selects them for both directions and allows no ingress at all, and
+    egress only to their proxy's pods on 3128/TCP and to the cluster DNS pods.
+    """
+    pid = proxy_id(domains)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(f"paude-agents-{pid}", settings, labels(ROLE_POLICY, proxy=pid)),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(ROLE_AGENT, proxy=pid)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [
+                {
+                    "to": [
+                        {"podSelector": {"matchLabels": selector_labels(ROLE_PROXY, proxy=pid)}}
+                    ],
+                    "ports": [{"protocol": "TCP", "port": PROXY_PORT}],
+                },
+                {"to": [dict(peer) for peer in _DNS_PEERS], "ports": _dns_ports()},
+            ],
+        },
+    }
+
+
+def build_open_agent_policy(session: str, settings: ClusterSettings) -> dict[str, Any]:
+    """Return the policy of an ``--allow-network`` session: any egress, still no ingress."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(
+            f"paude-{session}-no-ingress", settings, labels(ROLE_POLICY, session=session)
+        ),
+        "spec": {
+            "podSelector": {"matchLabels": labels(ROLE_AGENT, session=session)},
+            "policyTypes": ["Ingress"],
+            "ingress": [],
+        },
+    }
+
+
+def build_proxy_policy(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+    """Return the policy letting only the allowlist's agent pods reach its proxy on 3128/TCP."""
+    pid = proxy_id(domains)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(f"paude-proxy-{pid}", settings, labels(ROLE_POLICY, proxy=pid)),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(ROLE_PROXY, proxy=pid)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {"podSelector": {"matchLabels": selector_labels(ROLE_AGENT, proxy=pid)}}
+                    ],
+                    "ports": [{"protocol": "TCP", "port": PROXY_PORT}],
+                }
+            ],
+        },
+    }
+
+
+def _firewall_rules(domains: tuple[str, ...]) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    for entry in normalize_domains(domains):
+        if is_ip_literal(entry):
+            suffix = "/128" if ":" in entry else "/32"
+            rules.append({"type": "Allow", "to": {"cidrSelector": entry + suffix}})
+        elif entry.startswith("."):
+            rules.append({"type": "Allow", "to": {"dnsName": entry[1:]}})
+            rules.append({"type": "Allow", "to": {"dnsName": "*" + entry}})
+        else:
+            rules.append({"type": "Allow", "to": {"dnsName": entry}})
+    rules.append({"type": "Deny", "to": {"cidrSelector": "0.0.0.0/0"}})
+    return rules
+
+
+def build_egress_firewall(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+    """Return the OVN-Kubernetes EgressFirewall (defence in depth, whole namespace).
+
+    OVN-Kubernetes allows one EgressFirewall per namespace, named ``default``;
+    it applies to every pod of the namespace (the proxy too), so it allows the
+    allowlist's hosts and denies every other address outside the cluster.
+    """
+    return {
+        "apiVersion": "k8s.ovn.org/v1",
+        "kind": "EgressFirewall",
+        "metadata": metadata("default", settings, labels(ROLE_POLICY)),
+        "spec": {"egress": _firewall_rules(domains)},
+    }
+
+
+def _paude_pods(role: str, namespaces: dict[str, Any]) -> dict[str, Any]:
+    selector: dict[str, Any] = {
+        "matchLabels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: role},
+        "matchExpressions": [{"key": LABEL_PROXY, "operator": "Exists"}],
+    }
+    return {"pods": {"namespaceSelector": namespaces, "podSelector": selector}}
+
+
+def build_admin_agent_policy(priority: int = 20) -> dict[str, Any]:
+    """Return a cluster-scoped AdminNetworkPolicy that NetworkPolicies cannot widen.
+
+    For restricted agent pods in every namespace: deny all ingress; pass
+    (to the namespace's NetworkPolicies) egress to proxy pods on 3128/TCP and
+    to DNS, and deny every other egress. A cluster admin applies it once.
+    """
+    dns_ns = {
+        "matchExpressions": [
+            {"key": NS_NAME, "operator": "In", "values": ["kube-system", "openshift-dns"]}
+        ]
+    }
+    proxies = {
+        "pods": {
+            "namespaceSelector": {},
+            "podSelector": {"matchLabels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: ROLE_PROXY}},
+        }
+    }
+    return {
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": "AdminNetworkPolicy",
+        "metadata": {"name": ADMIN_POLICY_AGENT, "labels": labels(ROLE_POLICY)},
+        "spec": {
+            "priority": priority,
+            "subject": _paude_pods(ROLE_AGENT, {}),
+            "ingress": [{"name": "deny-all", "action": "Deny", "from": [{"namespaces": {}}]}],
+            "egress": [
+                {
+                    "name": "pass-proxy",
+                    "action": "Pass",
+                    "to": [proxies],
+                    "ports": [{"portNumber": {"protocol": "TCP", "port": PROXY_PORT}}],
+                },
+                {
+                    "name": "pass-dns",
+                    "action": "Pass",
+                    "to": [{"pods": {"namespaceSelector": dns_ns, "podSelector": {}}}],
+                    "ports": [
+                        {"portNumber": {"protocol": p, "port": n}}
+                        for n in DNS_PORTS
+                        for p in ("UDP", "TCP")
+                    ],
+                },
+                {
+                    "name": "deny-rest",
+                    "action": "Deny",
+                    "to": [{"namespaces": {}}, {"networks": ["0.0.0.0/0", "::/0"]}],
+                },
+            ],
+        },
+    }
+
+
+def build_admin_proxy_policy(priority: int = 21) -> dict[str, Any]:
+    """Return the AdminNetworkPolicy letting only agent pods reach proxy pods."""
+    agents = _paude_pods(ROLE_AGENT, {})
+    return {
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": "AdminNetworkPolicy",
+        "metadata": {"name": ADMIN_POLICY_PROXY, "labels": labels(ROLE_POLICY)},
+        "spec": {
+            "priority": priority,
+            "subject": {
+                "pods": {
+                    "namespaceSelector": {},
+                    "podSelector": {
+                        "matchLabels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: ROLE_PROXY}
+                    },
+                }
+            },
+            "ingress": [
+                {
+                    "name": "pass-agents",
+                    "action": "Pass",
+                    "from": [agents],
+                    "ports": [{"portNumber": {"protocol": "TCP", "port": PROXY_PORT}}],
+                },
+                {"name": "deny-rest", "action": "Deny", "from": [{"namespaces": {}}]},
+            ],
+        },
+    }

@@ -1,0 +1,203 @@
+"""The OpenShift backend's pure manifest builders: fields that carry security."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paude.backends.base import SessionSpec
+from paude.backends.openshift.credentials import CredentialSource, build_credential_object
+from paude.backends.openshift.manifests import (
+    build_agent_statefulset,
+    build_session_objects,
+    build_session_plan,
+)
+from paude.backends.openshift.objects import ClusterSettings, proxy_name
+from paude.backends.openshift.policies import (
+    build_admin_agent_policy,
+    build_agent_policy,
+    build_egress_firewall,
+    build_proxy_policy,
+)
+from paude.config.models import Amounts, Resources
+from paude.errors import ConfigError
+from paude.plan import Manifest
+
+DOMAINS = (".googleapis.com", "api.anthropic.com")
+SETTINGS = ClusterSettings(
+    namespace="team-a",
+    image="registry.example/paude/paude:1",
+    resources=Resources(requests=Amounts(cpu="2", memory="2Gi"), limits=Amounts(memory="6Gi")),
+)
+
+
+def spec(**kw: Any) -> SessionSpec:
+    base: dict[str, Any] = {
+        "name": "demo",
+        "workspace": Path("/src/demo"),
+        "allowed_domains": DOMAINS,
+    }
+    base.update(kw)
+    return SessionSpec(**base)
+
+
+def by_kind(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def pod_spec() -> dict[str, Any]:
+    result: dict[str, Any] = build_agent_statefulset(spec(), SETTINGS)["spec"]["template"]["spec"]
+    return result
+
+
+def test_pod_security_context_is_restricted_without_fixed_uid() -> None:
+    pod = pod_spec()
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    ctx = pod["containers"][0]["securityContext"]
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert "runAsUser" not in ctx and "runAsUser" not in pod["securityContext"]
+    assert "fsGroup" not in pod["securityContext"]
+
+
+def test_every_paude_pod_is_restricted() -> None:
+    for obj in build_session_objects(spec(), SETTINGS):
+        if obj["kind"] in ("StatefulSet", "Deployment"):
+            pod = obj["spec"]["template"]["spec"]
+            assert pod["automountServiceAccountToken"] is False, obj["kind"]
+            for container in pod["containers"]:
+                assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_agent_container_env_resources_and_workspace() -> None:
+    container = pod_spec()["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    url = f"http://{proxy_name(DOMAINS)}.team-a.svc:3128"
+    assert env["PAUDE_WORKSPACE"] == "/workspace"
+    assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == url
+    assert container["resources"] == {
+        "requests": {"cpu": "2", "memory": "2Gi"},
+        "limits": {"memory": "6Gi"},
+    }
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert "readOnly" not in mounts["/workspace"]
+    assert all(m["readOnly"] for path, m in mounts.items() if path != "/workspace")
+    claim = pod_spec()["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert claim == "paude-demo-workspace"
+
+
+def test_allow_network_has_no_proxy_no_policies() -> None:
+    objs = build_session_objects(spec(allow_network=True), SETTINGS)
+    assert [o["kind"] for o in objs] == ["NetworkPolicy", "PersistentVolumeClaim", "StatefulSet"]
+    assert objs[0]["spec"]["policyTypes"] == ["Ingress"] and objs[0]["spec"]["ingress"] == []
+    env = {e["name"] for e in objs[2]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "HTTPS_PROXY" not in env
+    assert objs[2]["metadata"]["labels"]["paude.io/network"] == "unrestricted"
+
+
+def test_yolo_and_claude_args_become_container_args() -> None:
+    sts = build_agent_statefulset(spec(yolo=True, claude_args=("-p", "hi there")), SETTINGS)
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["--dangerously-skip-permissions", "-p", "hi there"]
+
+
+def test_secret_looking_env_is_refused() -> None:
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY looks like a secret"):
+        build_agent_statefulset(spec(env={"ANTHROPIC_API_KEY": "sk-1"}), SETTINGS)
+
+
+def test_every_object_is_labelled_and_namespaced() -> None:
+    for obj in build_session_objects(spec(), SETTINGS):
+        meta = obj["metadata"]
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "paude", obj["kind"]
+        assert meta["namespace"] == "team-a"
+        per_session = obj["kind"] in ("StatefulSet", "PersistentVolumeClaim")
+        assert (meta["labels"].get("paude.io/session") == "demo") is per_session, obj["kind"]
+
+
+def test_plan_orders_policies_first_and_agent_last() -> None:
+    plan = build_session_plan(spec(), SETTINGS)
+    kinds = [s.obj["kind"] for s in plan.steps if isinstance(s, Manifest)]
+    assert kinds[:2] == ["NetworkPolicy", "NetworkPolicy"]
+    assert kinds[-2:] == ["PersistentVolumeClaim", "StatefulSet"]
+    assert kinds.index("Service") < kinds.index("StatefulSet")
+
+
+def test_agent_policy_allows_only_proxy_and_dns() -> None:
+    policy = build_agent_policy(DOMAINS, SETTINGS)["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"] == []
+    proxy_rule, dns_rule = policy["egress"]
+    assert proxy_rule["ports"] == [{"protocol": "TCP", "port": 3128}]
+    assert proxy_rule["to"][0]["podSelector"]["matchLabels"]["paude.io/role"] == "proxy"
+    ports = {(p["protocol"], p["port"]) for p in dns_rule["ports"]}
+    assert ports == {("UDP", 53), ("TCP", 53), ("UDP", 5353), ("TCP", 5353)}
+    for peer in dns_rule["to"]:
+        assert peer["namespaceSelector"]["matchLabels"]  # never "any namespace"
+        assert peer["podSelector"]["matchLabels"]  # never "any pod"
+
+
+def test_proxy_policy_admits_only_its_agents() -> None:
+    policy = build_proxy_policy(DOMAINS, SETTINGS)["spec"]
+    (rule,) = policy["ingress"]
+    selector = rule["from"][0]["podSelector"]["matchLabels"]
+    assert selector["paude.io/role"] == "agent"
+    assert selector["paude.io/proxy"] == policy["podSelector"]["matchLabels"]["paude.io/proxy"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 3128}]
+
+
+def test_agent_labels_match_its_policy_selector() -> None:
+    pod_labels = build_agent_statefulset(spec(), SETTINGS)["spec"]["template"]["metadata"]
+    selector = build_agent_policy(DOMAINS, SETTINGS)["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= pod_labels["labels"].items()
+
+
+def test_different_allowlists_get_different_proxies() -> None:
+    a = build_session_objects(spec(), SETTINGS)
+    b = build_session_objects(spec(name="other", allowed_domains=("example.com",)), SETTINGS)
+    names_a = {o["metadata"]["name"] for o in by_kind(a, "Deployment")}
+    names_b = {o["metadata"]["name"] for o in by_kind(b, "Deployment")}
+    assert names_a and names_b and names_a.isdisjoint(names_b)
+
+
+def test_proxy_configmap_holds_rendered_squid_conf() -> None:
+    (cm,) = by_kind(build_session_objects(spec(), SETTINGS), "ConfigMap")
+    conf = cm["data"]["squid.conf"]
+    assert "http_port 3128" in conf and ".googleapis.com" in conf
+    assert conf.rstrip().splitlines()[-1] != "http_access allow all"
+
+
+def test_egress_firewall_allows_allowlist_then_denies_all() -> None:
+    rules = build_egress_firewall(DOMAINS + ("10.1.2.3",), SETTINGS)["spec"]["egress"]
+    assert rules[-1] == {"type": "Deny", "to": {"cidrSelector": "0.0.0.0/0"}}
+    allowed = {r["to"].get("dnsName") or r["to"]["cidrSelector"] for r in rules[:-1]}
+    assert allowed == {"googleapis.com", "*.googleapis.com", "api.anthropic.com", "10.1.2.3/32"}
+
+
+def test_admin_policy_denies_ingress_and_unlisted_egress() -> None:
+    anp = build_admin_agent_policy()["spec"]
+    assert anp["ingress"] == [{"name": "deny-all", "action": "Deny", "from": [{"namespaces": {}}]}]
+    actions = [rule["action"] for rule in anp["egress"]]
+    assert actions == ["Pass", "Pass", "Deny"]
+
+
+def test_credential_secret_is_labelled_and_encoded() -> None:
+    obj = build_credential_object(CredentialSource("gcloud", b'{"k": 1}', 17), SETTINGS)
+    assert obj["kind"] == "Secret"
+    assert obj["data"] == {"application_default_credentials.json": "eyJrIjogMX0="}
+    assert obj["metadata"]["annotations"]["paude.io/source-mtime"] == "17"
+    assert obj["metadata"]["labels"]["paude.io/role"] == "credentials"
+
+
+def test_session_objects_hold_no_secret_values() -> None:
+    objs = build_session_objects(spec(env={"PROJECT": "p1"}), SETTINGS)
+    assert not by_kind(objs, "Secret")
+    text = repr(objs)
+    assert "eyJ" not in text and "secretName" in text
