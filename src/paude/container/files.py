@@ -1,0 +1,193 @@
+"""The one list of files shipped in paude's images, and the Containerfiles made from it.
+
+Every file under ``container/data/`` is listed here: either it is copied into
+an image (:data:`SHIPPED_FILES`) or it is a checked-in rendered Containerfile
+(:data:`CONTAINERFILES`). Unit tests fail when ``data/`` and this module
+disagree, so adding a file is one edit here plus the file itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
+
+ImageKind = Literal["agent", "proxy"]
+
+DEFAULT_BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
+DEFAULT_CLAUDE_CODE_VERSION = "2.1.332"
+
+ENTRYPOINT_PATH = "/usr/local/bin/paude-entrypoint"
+TMUX_CONF_PATH = "/etc/paude/tmux.conf"
+SEED_DIR = "/run/paude/seed"
+AGENT_HOME = "/home/paude"
+AGENT_UID = 1000
+DEFAULT_WORKSPACE = "/workspace"
+SQUID_CONF_PATH = "/etc/squid/paude/squid.conf"
+PROXY_PORT = 3128
+
+# Name of the extra CA bundle inside the build context, and where it lands.
+CA_CONTEXT_NAME = "paude-extra-ca.crt"
+CA_INSTALL_PATH = "/usr/local/share/ca-certificates/paude-extra.crt"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+CA_ENV_VARS = ("NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "SSL_CERT_FILE")
+
+AGENT_APT_PACKAGES = ("ca-certificates", "curl", "git", "nodejs", "npm", "rsync", "tmux")
+PROXY_APT_PACKAGES = ("squid",)
+
+
+@dataclass(frozen=True)
+class ShippedFile:
+    """A file from ``data/`` that is copied into an image."""
+
+    name: str
+    dest: str
+    mode: int
+    kinds: tuple[ImageKind, ...]
+
+
+SHIPPED_FILES: tuple[ShippedFile, ...] = (
+    ShippedFile("paude-entrypoint", ENTRYPOINT_PATH, 0o755, ("agent",)),
+    ShippedFile("tmux.conf", TMUX_CONF_PATH, 0o644, ("agent",)),
+)
+
+# Checked-in renderings (with default settings) of each kind's Containerfile.
+CONTAINERFILES: dict[ImageKind, str] = {
+    "agent": "Containerfile.agent",
+    "proxy": "Containerfile.proxy",
+}
+
+
+def read_data(name: str) -> bytes:
+    """Return the bytes of the file ``name`` in ``container/data/``."""
+    return resources.files("paude.container").joinpath("data", name).read_bytes()
+
+
+def shipped_files(kind: ImageKind) -> tuple[ShippedFile, ...]:
+    """Return the shipped files that go into an image of ``kind``."""
+    return tuple(f for f in SHIPPED_FILES if kind in f.kinds)
+
+
+def render_containerfile(
+    kind: ImageKind,
+    *,
+    base_image: str = DEFAULT_BASE_IMAGE,
+    claude_code_version: str = DEFAULT_CLAUDE_CODE_VERSION,
+    packages: tuple[str, ...] = (),
+    setup_command: str | None = None,
+    has_ca_bundle: bool = False,
+) -> str:
+    """Render the Containerfile of an image of ``kind`` (inputs must be validated)."""
+    if kind == "proxy":
+        lines = _proxy_lines(base_image)
+    else:
+        lines = _agent_lines(
+            base_image,
+            claude_code_version=claude_code_version,
+            packages=packages,
+            setup_command=setup_command,
+            has_ca_bundle=has_ca_bundle,
+        )
+    header = [
+        f"# paude {kind} image. Rendered by paude.container.files; do not edit by hand.",
+        "",
+    ]
+    return "\n".join(header + lines) + "\n"
+
+
+def _apt_install(packages: tuple[str, ...]) -> str:
+    # Debian's mirror answers over plain HTTP, so apt works before any extra CA
+    # is installed; ca-certificates must be there before update-ca-certificates.
+    names = " ".join(packages)
+    return (
+        "RUN apt-get update \\\n"
+        f"    && apt-get install -y --no-install-recommends {names} \\\n"
+        "    && rm -rf /var/lib/apt/lists/*"
+    )
+
+
+def _ca_lines() -> list[str]:
+    env = " \\\n    ".join(f"{name}={SYSTEM_CA_BUNDLE}" for name in CA_ENV_VARS)
+    return [
+        f"COPY {CA_CONTEXT_NAME} {CA_INSTALL_PATH}",
+        "RUN update-ca-certificates",
+        f"ENV {env}",
+    ]
+
+
+def _agent_lines(
+    base_image: str,
+    *,
+    claude_code_version: str,
+    packages: tuple[str, ...],
+    setup_command: str | None,
+    has_ca_bundle: bool,
+) -> list[str]:
+    apt = tuple(sorted(set(AGENT_APT_PACKAGES) | set(packages)))
+    lines = [f"FROM {base_image}", "ENV DEBIAN_FRONTEND=noninteractive", _apt_install(apt)]
+    if has_ca_bundle:
+        lines += _ca_lines()
+    lines += [
+        # The agent updates only by rebuilding the image with a new pin.
+        "ENV DISABLE_AUTOUPDATER=1",
+        f"RUN npm install -g @anthropic-ai/claude-code@{claude_code_version} \\\n"
+        "    && npm cache clean --force",
+        f"RUN useradd --uid {AGENT_UID} --gid 0 --home-dir {AGENT_HOME} "
+        "--create-home --shell /bin/bash paude",
+    ]
+    if setup_command is not None:
+        # Exec form with a JSON string: the command text is never re-parsed here.
+        lines.append(f'RUN ["/bin/sh", "-c", {json.dumps(setup_command)}]')
+    lines += [
+        *_agent_dir_lines(),
+        *_copy_lines("agent"),
+        f"USER {AGENT_UID}",
+        f'ENTRYPOINT ["{ENTRYPOINT_PATH}"]',
+    ]
+    return lines
+
+
+def _agent_dir_lines() -> list[str]:
+    # uid 1000 by default, but OpenShift's restricted SCC runs an arbitrary UID
+    # with GID 0: everything the agent writes is group 0 and group-writable
+    # (applied after the user's setup command, which may add files to HOME),
+    # and HOME is explicit because that UID has no passwd entry. /etc/passwd
+    # is group-writable so the entrypoint can add one (see paude-entrypoint).
+    dirs = f"{AGENT_HOME} {DEFAULT_WORKSPACE} {SEED_DIR}"
+    return [
+        f"RUN mkdir -p {dirs} \\\n"
+        f"    && chgrp -R 0 {dirs} /etc/passwd \\\n"
+        f"    && chmod -R g=u {dirs} /etc/passwd",
+        f"ENV HOME={AGENT_HOME} PAUDE_WORKSPACE={DEFAULT_WORKSPACE}",
+        f"WORKDIR {DEFAULT_WORKSPACE}",
+    ]
+
+
+def _copy_lines(kind: ImageKind) -> list[str]:
+    lines = [f"COPY {f.name} {f.dest}" for f in shipped_files(kind)]
+    if not lines:
+        return []
+    modes = " && ".join(f"chmod {f.mode:o} {f.dest}" for f in shipped_files(kind))
+    return [*lines, f"RUN {modes}"]
+
+
+def _proxy_lines(base_image: str) -> list[str]:
+    # squid.conf is not baked in: the backend mounts the rendered one read-only
+    # at SQUID_CONF_PATH. squid drops privileges to `proxy` and then cannot open
+    # /dev/stdout, so that squid.conf must say:
+    #   access_log stdio:/var/log/squid/access.log
+    #   cache_log /var/log/squid/cache.log
+    #   pid_filename none            (or a path `proxy` can write)
+    #   shutdown_lifetime 0 seconds  (else `podman stop` waits out its timeout)
+    # No extra CA: the build fetches over plain HTTP and squid only tunnels TLS.
+    return [
+        f"FROM {base_image}",
+        "ENV DEBIAN_FRONTEND=noninteractive",
+        _apt_install(PROXY_APT_PACKAGES),
+        "RUN mkdir -p /var/log/squid /var/spool/squid /etc/squid/paude \\\n"
+        "    && chown proxy:proxy /var/log/squid /var/spool/squid",
+        f"EXPOSE {PROXY_PORT}",
+        # -N: no daemon, so squid is the container's main process.
+        f'ENTRYPOINT ["squid", "-N", "-f", "{SQUID_CONF_PATH}"]',
+    ]
