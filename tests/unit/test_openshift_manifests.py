@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from paude.backends.base import SessionSpec
-from paude.backends.openshift.credentials import CredentialSource, build_credential_object
+from paude.backends.openshift.credentials import (
+    CredentialSource,
+    build_credential_object,
+    build_env_secret,
+)
 from paude.backends.openshift.manifests import (
     build_agent_statefulset,
     build_session_objects,
     build_session_plan,
+    secret_env_keys,
 )
 from paude.backends.openshift.objects import ClusterSettings, proxy_name
 from paude.backends.openshift.policies import (
@@ -22,7 +25,6 @@ from paude.backends.openshift.policies import (
     build_proxy_policy,
 )
 from paude.config.models import Amounts, Resources
-from paude.errors import ConfigError
 from paude.plan import Manifest
 
 DOMAINS = (".googleapis.com", "api.anthropic.com")
@@ -108,9 +110,17 @@ def test_yolo_and_claude_args_become_container_args() -> None:
     assert args == ["--dangerously-skip-permissions", "-p", "hi there"]
 
 
-def test_secret_looking_env_is_refused() -> None:
-    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY looks like a secret"):
-        build_agent_statefulset(spec(env={"ANTHROPIC_API_KEY": "sk-1"}), SETTINGS)
+def test_secret_env_is_a_reference_and_its_secret_holds_the_value() -> None:
+    session = spec(env={"ANTHROPIC_API_KEY": "sk-ant-1", "PROJECT": "p1"})
+    sts = build_agent_statefulset(session, SETTINGS)
+    env = {e["name"]: e for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PROJECT"] == {"name": "PROJECT", "value": "p1"}
+    ref = env["ANTHROPIC_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "paude-demo-env", "key": "ANTHROPIC_API_KEY"}
+    assert "sk-ant-1" not in repr(build_session_objects(session, SETTINGS))
+    secret = build_env_secret(session, secret_env_keys(session), SETTINGS)
+    assert secret["data"] == {"ANTHROPIC_API_KEY": "c2stYW50LTE="}
+    assert secret["metadata"]["labels"]["paude.io/session"] == "demo"
 
 
 def test_every_object_is_labelled_and_namespaced() -> None:

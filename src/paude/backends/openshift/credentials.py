@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from paude.backends.base import Credentials, SessionSpec
 from paude.backends.openshift.objects import (
     CLAUDE_KEY,
     CLAUDE_SECRET,
@@ -20,6 +22,7 @@ from paude.backends.openshift.objects import (
     GITCONFIG_KEY,
     ROLE_CREDENTIALS,
     ClusterSettings,
+    env_secret_name,
     labels,
     metadata,
 )
@@ -62,3 +65,52 @@ def build_credential_object(source: CredentialSource, settings: ClusterSettings)
     else:
         obj["data"] = {key: source.content.decode()}
     return obj
+
+
+def build_env_secret(
+    spec: SessionSpec, keys: list[str], settings: ClusterSettings
+) -> dict[str, Any]:
+    """Return the session's Secret holding the values of the secret env ``keys``.
+
+    It is the one session object outside the plan: its values are never
+    printed or exported; the StatefulSet only references its keys.
+    """
+    data = {k: base64.b64encode(spec.env[k].encode()).decode() for k in keys}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata(
+            env_secret_name(spec.name), settings, labels(ROLE_CREDENTIALS, session=spec.name)
+        ),
+        "data": data,
+    }
+
+
+def credential_paths(creds: Credentials) -> dict[str, Path]:
+    """Return the local file behind each credential kind that exists on this machine."""
+    candidates = {
+        "gcloud": creds.gcloud_dir / GCLOUD_KEY if creds.gcloud_dir else None,
+        "gitconfig": creds.gitconfig,
+        "claude": creds.claude_dir / CLAUDE_KEY if creds.claude_dir else None,
+    }
+    return {kind: path for kind, path in candidates.items() if path and path.is_file()}
+
+
+def credential_warnings(local: dict[str, int], remote: dict[str, int | None]) -> list[str]:
+    """Return a warning per credential missing from the cluster or older than its local file."""
+    warnings = []
+    for kind, mtime in sorted(local.items()):
+        obj_kind, name = credential_target(kind)
+        stored = remote.get(kind)
+        if stored is None:
+            warnings.append(
+                f"{obj_kind} {name} ({kind}) is not in the cluster; the agent runs without it"
+                " (create it with: paude setup --backend openshift)"
+            )
+        elif stored < mtime:
+            warnings.append(
+                f"{obj_kind} {name} ({kind}) is older than the local file"
+                " (refresh it with: paude setup --backend openshift)"
+            )
+    return warnings

@@ -34,6 +34,7 @@ from paude.backends.openshift.objects import (
     ClusterSettings,
     agent_name,
     container_resources,
+    env_secret_name,
     labels,
     metadata,
     proxy_id,
@@ -53,7 +54,6 @@ from paude.backends.openshift.proxy import (
     build_proxy_deployment,
     build_proxy_service,
 )
-from paude.errors import ConfigError
 from paude.naming import LABEL_NETWORK, LABEL_WORKSPACE
 from paude.plan import Manifest, Plan
 
@@ -90,7 +90,12 @@ def build_workspace_claim(spec: SessionSpec, settings: ClusterSettings) -> dict[
     }
 
 
-def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, str]]:
+def secret_env_keys(spec: SessionSpec) -> list[str]:
+    """Return the keys of ``spec.env`` whose values belong in a Secret (API keys, tokens)."""
+    return sorted(key for key in spec.env if _SECRET_NAME.search(key))
+
+
+def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
     env = {"PAUDE_WORKSPACE": WORKSPACE_PATH, "PAUDE_SESSION": spec.name}
     env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
     env["GIT_CONFIG_GLOBAL"] = f"{CREDENTIALS_ROOT}/git/{GITCONFIG_KEY}"
@@ -100,15 +105,14 @@ def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, s
         for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             env[key] = url
         env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1"
-    for key, value in spec.env.items():
-        if _SECRET_NAME.search(key):
-            raise ConfigError(
-                f"environment variable {key} looks like a secret and would be stored in"
-                " the session's pod spec",
-                hint="Put credentials in a Secret with `paude setup --backend openshift`.",
-            )
-        env[key] = value
-    return [{"name": k, "value": v} for k, v in env.items()]
+    secret_keys = secret_env_keys(spec)
+    env.update({k: v for k, v in spec.env.items() if k not in secret_keys})
+    out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
+    ref = env_secret_name(spec.name)
+    out += [
+        {"name": k, "valueFrom": {"secretKeyRef": {"name": ref, "key": k}}} for k in secret_keys
+    ]
+    return out
 
 
 def _credential_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -78,6 +78,11 @@ def agent_pod_name(session: str) -> str:
     return f"{agent_name(session)}-0"
 
 
+def env_secret_name(session: str) -> str:
+    """Return the name of the Secret holding ``session``'s secret environment values."""
+    return f"paude-{session}-env"
+
+
 def workspace_claim(session: str) -> str:
     """Return the PVC name holding ``session``'s workspace."""
     return f"paude-{session}-workspace"

@@ -10,36 +10,39 @@ from typing import Any
 
 ROLE_NAME = "paude-user"
 
+# Every verb is used: server-side apply needs "patch" and, for a new object,
+# "create"; waits need "watch"; stop needs "list" and "delete". No "update",
+# no cluster scope, no access to RBAC objects. pods are created by the
+# StatefulSet controller, not by paude.
 _RULES: list[dict[str, list[str]]] = [
     {
         "apiGroups": [""],
-        "resources": ["pods", "pods/exec", "pods/log"],
-        "verbs": ["get", "list", "create", "delete", "watch"],
+        "resources": ["pods"],
+        "verbs": ["get", "list", "watch"],
     },
+    # kubectl/oc exec: "create" for SPDY, "get" for the WebSocket upgrade.
+    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
     {
         "apiGroups": [""],
-        "resources": ["secrets", "configmaps", "services"],
-        "verbs": ["get", "list", "create", "update", "patch", "delete"],
-    },
-    {
-        "apiGroups": [""],
-        "resources": ["persistentvolumeclaims"],
-        "verbs": ["get", "list", "create", "delete"],
+        "resources": ["secrets", "configmaps", "services", "persistentvolumeclaims"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
     },
     {
         "apiGroups": ["apps"],
-        "resources": ["deployments"],
-        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        "resources": ["statefulsets", "deployments"],
+        "verbs": ["get", "list", "watch", "create", "patch", "delete"],
     },
     {
         "apiGroups": ["networking.k8s.io"],
         "resources": ["networkpolicies"],
-        "verbs": ["get", "list", "create", "update", "patch", "delete"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
     },
     {
         "apiGroups": ["k8s.ovn.org"],
         "resources": ["egressfirewalls"],
-        "verbs": ["get", "list", "create", "update", "patch", "delete"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
     },
 ]
 

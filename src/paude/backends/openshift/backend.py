@@ -1,0 +1,241 @@
+"""``OpenShiftBackend``: sessions as labelled objects in one namespace.
+
+Start is validate → plan → apply → wait → report. Every object is applied
+with server-side apply, so a second start, or a start after an interrupted
+one, converges to the same objects (and the same pod, while its template is
+unchanged). Sessions are found only from labels, never from local state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from paude.backends.base import Reporter, Session, SessionSpec
+from paude.backends.openshift.credentials import build_env_secret
+from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
+from paude.backends.openshift.manifests import build_session_plan, secret_env_keys
+from paude.backends.openshift.objects import (
+    DEFAULT_IMAGE,
+    LABEL_PROXY,
+    ROLE_AGENT,
+    ROLE_PROXY,
+    ROLE_STORAGE,
+    ClusterSettings,
+    agent_name,
+    agent_pod_name,
+    selector_labels,
+)
+from paude.backends.openshift.staleness import stale_credentials
+from paude.backends.openshift.status import build_session
+from paude.config.models import PaudeConfig
+from paude.errors import PaudeError, SessionNotFoundError
+from paude.naming import LABEL_SESSION, validate_session_name
+from paude.plan import Manifest, Plan
+from paude.runner import TIMEOUT_CREATE, Runner
+
+if TYPE_CHECKING:
+    from paude.backends.openshift.client import KubeClient
+
+# Kinds a session owns, in delete order (the workload first, policies last,
+# so the agent never runs without its policies). The PVC is kept on stop.
+_SESSION_KINDS = (
+    ("apps/v1", "StatefulSet"),
+    ("v1", "Secret"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
+# Objects a proxy (one per allowlist) owns, deleted with its last session.
+_PROXY_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
+
+
+def _not_found(name: str) -> SessionNotFoundError:
+    return SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
+
+
+class OpenShiftBackend:
+    """Run sessions on OpenShift or Kubernetes (see docs/openshift.md)."""
+
+    name = "openshift"
+
+    def __init__(
+        self,
+        config: PaudeConfig,
+        *,
+        runner: Runner,
+        reporter: Reporter,
+        client: KubeClient | None = None,
+        kube_cli: str | None = None,
+    ) -> None:
+        self.config = config
+        self.runner = runner
+        self.reporter = reporter
+        self._client = client
+        self._kube_cli = kube_cli
+
+    @property
+    def _api(self) -> KubeClient:
+        """The API client, built on first use from the kubeconfig (no request is made)."""
+        if self._client is None:
+            from paude.backends.openshift.client import KubeClient
+
+            backend = self.config.backend
+            self._client = KubeClient(context=backend.context, namespace=backend.namespace)
+        return self._client
+
+    def _settings(self, *, egress_firewall: bool = False) -> ClusterSettings:
+        backend = self.config.backend
+        return ClusterSettings(
+            namespace=self._api.namespace,
+            image=backend.image or DEFAULT_IMAGE,
+            resources=backend.resources,
+            egress_firewall=egress_firewall,
+        )
+
+    def plan_session(self, spec: SessionSpec) -> Plan:
+        """Return the session's objects in apply order (reads whether EgressFirewall exists)."""
+        validate_session_name(spec.name)
+        firewall = not spec.allow_network and self._api.has_kind("k8s.ovn.org/v1", "EgressFirewall")
+        return build_session_plan(spec, self._settings(egress_firewall=firewall))
+
+    def start_session(self, spec: SessionSpec) -> Session:
+        """Apply every object of the session and wait for its pod; converge if it exists."""
+        plan = self.plan_session(spec)
+        if spec.allow_network:
+            self.reporter.warn(
+                "--allow-network: the agent can reach any host; no proxy or egress policy applies"
+            )
+        for warning in stale_credentials(self._api, spec.credentials):
+            self.reporter.warn(warning)
+        keys = secret_env_keys(spec)
+        with self.reporter.status(f"Applying the objects of session {spec.name}"):
+            if keys:
+                self._api.apply(build_env_secret(spec, keys, self._settings()))
+            for step in plan.steps:
+                if isinstance(step, Manifest):
+                    self._api.apply(step.obj)
+        with self.reporter.status(f"Waiting for the pod of session {spec.name}"):
+            pod = self._api.wait_pod_ready(
+                agent_pod_name(spec.name), owner=agent_name(spec.name), timeout=TIMEOUT_CREATE
+            )
+        sts = self._api.get("apps/v1", "StatefulSet", agent_name(spec.name))
+        return build_session(sts or {"metadata": {"name": spec.name}}, pod, proxy_ready=True)
+
+    def attach_session(self, name: str) -> int:
+        """Hand the terminal to the session's tmux through ``oc``/``kubectl exec -it``."""
+        self._require(name)
+        self.runner.exec_replace(build_attach_argv(self._cli(), **self._target(name)))
+        return 0  # only reached with a recording runner
+
+    def exec_in_session(self, name: str, argv: Sequence[str]) -> int:
+        """Run ``argv`` in the agent container; stdout, stderr and the exit code pass through."""
+        self._require(name)
+        full = build_exec_argv(self._cli(), **self._target(name), command=list(argv))
+        return self.runner.stream(full, timeout=None)
+
+    def stop_session(self, name: str) -> None:
+        """Delete the session's objects (not its workspace PVC); drop an unused proxy."""
+        selector = {**selector_labels(ROLE_AGENT), LABEL_SESSION: name}
+        found = self._api.list_objects("apps/v1", "StatefulSet", selector)
+        proxies = {o["metadata"].get("labels", {}).get(LABEL_PROXY) for o in found} - {None}
+        deleted = self._delete_labelled(
+            {"app.kubernetes.io/managed-by": "paude", LABEL_SESSION: name}
+        )
+        if not found and not deleted:
+            raise _not_found(name)
+        for proxy in proxies:
+            self._drop_proxy_if_unused(str(proxy))
+        claims = self._api.list_objects(
+            "v1", "PersistentVolumeClaim", selector_labels(ROLE_STORAGE) | {LABEL_SESSION: name}
+        )
+        for claim in claims:
+            self.reporter.info(
+                f"Kept the workspace volume {claim['metadata']['name']} of session {name}"
+                f" (remove it with: paude stop --force {name})"
+            )
+
+    def remove_workspace(self, name: str) -> list[str]:
+        """Delete the session's workspace PVC (unsynced work is lost); return what was deleted."""
+        selector = selector_labels(ROLE_STORAGE) | {LABEL_SESSION: name}
+        names = [
+            c["metadata"]["name"]
+            for c in self._api.list_objects("v1", "PersistentVolumeClaim", selector)
+        ]
+        for claim in names:
+            self._api.delete("v1", "PersistentVolumeClaim", claim)
+        return names
+
+    def find_session(self, name: str) -> Session | None:
+        """Return the session called ``name`` from its labelled StatefulSet, or ``None``."""
+        selector = {**selector_labels(ROLE_AGENT), LABEL_SESSION: name}
+        sessions = self._sessions(selector)
+        return sessions[0] if sessions else None
+
+    def list_sessions(self) -> list[Session]:
+        """Return every session in the namespace, newest first."""
+        return self._sessions(selector_labels(ROLE_AGENT))
+
+    def sync_workspace(self, name: str, direction: str = "both") -> None:
+        """Not available yet on this backend (a later issue adds it)."""
+        self._require(name)
+        raise PaudeError(
+            "workspace sync is not available on the openshift backend yet",
+            hint=f"Copy files meanwhile: oc rsync ./ {agent_pod_name(name)}:/workspace -c agent",
+        )
+
+    def _sessions(self, selector: dict[str, str]) -> list[Session]:
+        sets = self._api.list_objects("apps/v1", "StatefulSet", selector)
+        if not sets:
+            return []
+        pods = {p["metadata"]["name"]: p for p in self._api.list_objects("v1", "Pod", selector)}
+        ready = {
+            d["metadata"]["labels"].get(LABEL_PROXY)
+            for d in self._api.list_objects("apps/v1", "Deployment", selector_labels(ROLE_PROXY))
+            if (d.get("status") or {}).get("readyReplicas")
+        }
+        sessions = [
+            build_session(
+                s,
+                pods.get(f"{s['metadata']['name']}-0"),
+                proxy_ready=s["metadata"]["labels"].get(LABEL_PROXY) in ready,
+            )
+            for s in sets
+        ]
+        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+    def _require(self, name: str) -> None:
+        if self.find_session(name) is None:
+            raise _not_found(name)
+
+    def _cli(self) -> str:
+        return self._kube_cli or pick_kube_cli()
+
+    def _target(self, name: str) -> dict[str, Any]:
+        return {
+            "pod": agent_pod_name(name),
+            "namespace": self._api.namespace,
+            "context": self.config.backend.context,
+        }
+
+    def _delete_labelled(self, selector: dict[str, str]) -> list[str]:
+        deleted = []
+        for api_version, kind in _SESSION_KINDS:
+            for obj in self._api.list_objects(api_version, kind, selector):
+                self._api.delete(api_version, kind, obj["metadata"]["name"])
+                deleted.append(f"{kind}/{obj['metadata']['name']}")
+        return deleted
+
+    def _drop_proxy_if_unused(self, proxy: str) -> None:
+        users = self._api.list_objects(
+            "apps/v1", "StatefulSet", selector_labels(ROLE_AGENT, proxy=proxy)
+        )
+        if users:
+            return
+        selector = {"app.kubernetes.io/managed-by": "paude", LABEL_PROXY: proxy}
+        for api_version, kind in _PROXY_KINDS:
+            for obj in self._api.list_objects(api_version, kind, selector):
+                self._api.delete(api_version, kind, obj["metadata"]["name"])

@@ -1,0 +1,225 @@
+"""Kubernetes API calls through lightkube, with errors classified at this boundary.
+
+Only the OpenShift backend imports this module (lazily, through the backend
+registry), so the podman path never loads lightkube. Objects cross this
+boundary as plain dicts, the same ones the pure builders return.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import httpx2
+from lightkube import ApiError, Client, KubeConfig
+from lightkube.codecs import from_dict
+from lightkube.core.exceptions import ConfigError as KubeConfigError
+from lightkube.core.resource_registry import resource_registry
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import Event, Pod
+
+from paude.backends.openshift.status import classify_status, parse_pod_state, pending_error
+from paude.errors import ClusterError, NotLoggedInError, OperationTimeoutError
+
+FIELD_MANAGER = "paude"
+REQUEST_TIMEOUT = 30.0
+# Registered so ``from_dict`` and the registry know this CRD's kind.
+EgressFirewall = create_namespaced_resource(
+    "k8s.ovn.org", "v1", "EgressFirewall", "egressfirewalls"
+)
+
+_PLURALS = {
+    "Pod": "pods",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "Service": "services",
+    "StatefulSet": "statefulsets.apps",
+    "Deployment": "deployments.apps",
+    "NetworkPolicy": "networkpolicies.networking.k8s.io",
+    "EgressFirewall": "egressfirewalls.k8s.ovn.org",
+    "Event": "events",
+}
+
+
+def _resource(api_version: str, kind: str) -> Any:
+    return resource_registry.load(api_version, kind)
+
+
+def load_kubeconfig(context: str | None) -> Any:
+    """Return lightkube's config for ``context`` (or the current one).
+
+    Raises:
+        NotLoggedInError: no kubeconfig, or the context does not exist.
+    """
+    try:
+        return KubeConfig.from_env().get(context_name=context)
+    except (KubeConfigError, OSError) as err:
+        raise NotLoggedInError(
+            f"no usable kubeconfig: {err}",
+            hint="Log in to the cluster first: oc login <server> (or kubectl config use-context).",
+        ) from err
+
+
+class KubeClient:
+    """A namespace-bound lightkube client that speaks paude's dicts and errors."""
+
+    def __init__(
+        self,
+        *,
+        context: str | None,
+        namespace: str | None,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> None:
+        config = load_kubeconfig(context)
+        self.namespace: str = namespace or config.namespace or "default"
+        self.server: str = config.cluster.server
+        # Typed as Any: lightkube's overloads are keyed on its model classes, and
+        # this boundary deals in the builders' plain dicts.
+        self._client: Any = Client(
+            config,
+            namespace=self.namespace,
+            field_manager=FIELD_MANAGER,
+            timeout=httpx2.Timeout(REQUEST_TIMEOUT),
+            transport=transport,
+        )
+
+    @contextmanager
+    def _errors(self, verb: str, kind: str) -> Iterator[None]:
+        try:
+            yield
+        except ApiError as err:
+            code, message = err.status.code or 0, err.status.message or str(err)
+            raise classify_status(
+                code,
+                message,
+                verb=verb,
+                resource=_PLURALS.get(kind, kind),
+                namespace=self.namespace,
+            ) from err
+        except httpx2.TransportError as err:
+            raise ClusterError(
+                f"cannot reach the cluster at {self.server}: {err}",
+                hint="Check the network or VPN, and that `oc whoami --show-server` is right.",
+            ) from err
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create or update ``obj`` with server-side apply as field manager ``paude``.
+
+        ``force=True`` takes over fields another manager set on paude's own
+        objects (e.g. after someone ran ``oc edit``), so a start converges.
+        """
+        with self._errors("patch", obj["kind"]):
+            applied = self._client.apply(from_dict(obj), force=True)
+        result: dict[str, Any] = applied.to_dict()
+        return result
+
+    def get(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
+        """Return the object, or ``None`` when it does not exist."""
+        try:
+            with self._errors("get", kind):
+                found = self._client.get(_resource(api_version, kind), name)
+        except ClusterError as err:
+            if isinstance(err.__cause__, ApiError) and err.__cause__.status.code == 404:
+                return None
+            raise
+        result: dict[str, Any] = found.to_dict()
+        return result
+
+    def list_objects(
+        self, api_version: str, kind: str, selector: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """Return the objects of ``kind`` whose labels match ``selector``."""
+        with self._errors("list", kind):
+            found = list(self._client.list(_resource(api_version, kind), labels=selector))
+        return [obj.to_dict() for obj in found]
+
+    def has_kind(self, api_version: str, kind: str) -> bool:
+        """Return whether the cluster serves ``kind`` (e.g. a CRD such as EgressFirewall)."""
+        try:
+            with self._errors("list", kind):
+                next(iter(self._client.list(_resource(api_version, kind), chunk_size=1)), None)
+        except ClusterError as err:
+            if isinstance(err.__cause__, ApiError) and err.__cause__.status.code == 404:
+                return False
+            raise
+        return True
+
+    def delete(self, api_version: str, kind: str, name: str) -> None:
+        """Delete an object (foreground for workloads); a missing one is fine."""
+        try:
+            with self._errors("delete", kind):
+                self._client.delete(_resource(api_version, kind), name)
+        except ClusterError as err:
+            if isinstance(err.__cause__, ApiError) and err.__cause__.status.code == 404:
+                return
+            raise
+
+    def warning_events(self, kind: str, name: str) -> list[str]:
+        """Return the messages of Warning events about one object, oldest first."""
+        fields = {"involvedObject.kind": kind, "involvedObject.name": name, "type": "Warning"}
+        with self._errors("list", "Event"):
+            events = list(self._client.list(Event, fields=fields))
+        return [f"{e.reason}: {e.message}" for e in events if e.message]
+
+    def wait_pod_ready(self, name: str, *, owner: str, timeout: float) -> dict[str, Any]:
+        """Watch pod ``name`` until it is Running and Ready; return it.
+
+        Raises:
+            ClusterError: the image cannot be pulled, or the owner StatefulSet
+                cannot create the pod (quota, admission).
+            OperationTimeoutError: not ready in ``timeout`` s (names the scheduler's reason).
+        """
+        deadline = time.monotonic() + timeout
+        waiting, seen = "no pod yet", False
+        with self._watch_pod(name) as events:
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    item = events.get(timeout=min(remaining, 3.0))
+                except queue.Empty:
+                    if not seen:
+                        self._raise_for_owner_events(owner, name, waiting)
+                    continue
+                if isinstance(item, BaseException):
+                    with self._errors("watch", "Pod"):
+                        raise item
+                op, pod = cast(tuple[str, dict[str, Any]], item)
+                seen = op != "DELETED"
+                state = parse_pod_state(pod)
+                if state.error is not None:
+                    raise state.error
+                if state.ready and op != "DELETED":
+                    return pod
+                waiting = state.waiting
+        events_text = self.warning_events("StatefulSet", owner)
+        err = pending_error(name, waiting, events_text)
+        raise OperationTimeoutError(err.message, hint=err.hint)
+
+    def _raise_for_owner_events(self, owner: str, pod: str, waiting: str) -> None:
+        events = [e for e in self.warning_events("StatefulSet", owner) if "FailedCreate" in e]
+        if events:
+            raise pending_error(pod, waiting, events)
+
+    @contextmanager
+    def _watch_pod(self, name: str) -> Iterator[queue.Queue[Any]]:
+        """Yield a queue fed by a watch on one pod (a thread, so waits have a deadline).
+
+        lightkube's watch re-issues requests forever without yielding, so a
+        deadline cannot be checked inside it; the daemon thread ends with the
+        process or at the first error.
+        """
+        events: queue.Queue[Any] = queue.Queue()
+
+        def feed() -> None:
+            try:
+                for op, pod in self._client.watch(Pod, fields={"metadata.name": name}):
+                    events.put((op, pod.to_dict()))
+            except Exception as err:  # handed to the waiting thread, which raises it
+                events.put(err)
+
+        threading.Thread(target=feed, name=f"watch-{name}", daemon=True).start()
+        yield events

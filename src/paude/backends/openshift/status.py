@@ -1,0 +1,136 @@
+"""Pure readers of Kubernetes objects: pod readiness, stuck pods, sessions, API errors.
+
+They take plain dicts (``obj.to_dict()`` or ``kubectl get -o json``) and the
+server's ``Status`` fields, so they are tested on recorded captures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from paude.backends.base import Session, SessionStatus
+from paude.backends.openshift.objects import ROLE_PROXY
+from paude.errors import ClusterError, NotLoggedInError, PaudeError
+from paude.naming import LABEL_NETWORK, LABEL_SESSION, LABEL_WORKSPACE
+
+RBAC_HINT = (
+    "Ask a cluster admin to grant paude's Role:"
+    " paude setup --print-rbac --namespace {ns} --user $(oc whoami) | oc apply -f -"
+)
+_PULL_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+
+
+@dataclass(frozen=True)
+class PodState:
+    """What a pod's status says: ready, failed (with the error) or still waiting (why)."""
+
+    ready: bool = False
+    error: PaudeError | None = None
+    waiting: str = ""
+
+
+def _conditions(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in pod.get("status", {}).get("conditions") or []}
+
+
+def parse_pod_state(pod: dict[str, Any]) -> PodState:
+    """Return whether ``pod`` is ready, cannot start (image, scheduling) or is still starting."""
+    status = pod.get("status") or {}
+    conditions = _conditions(pod)
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in _PULL_ERRORS:
+            return PodState(error=image_error(cs.get("image", "?"), waiting.get("message", "")))
+    if status.get("phase") == "Running" and conditions.get("Ready", {}).get("status") == "True":
+        return PodState(ready=True)
+    scheduled = conditions.get("PodScheduled", {})
+    if scheduled.get("status") == "False":
+        return PodState(
+            waiting=f"not scheduled: {scheduled.get('message', scheduled.get('reason'))}"
+        )
+    return PodState(waiting=f"phase {status.get('phase', 'unknown')}")
+
+
+def image_error(image: str, detail: str) -> ClusterError:
+    """Return the error for an image the cluster cannot pull."""
+    return ClusterError(
+        f"the cluster cannot pull the agent image {image}: {detail}".rstrip(": "),
+        hint=(
+            "Push the image to a registry the cluster can reach and set backend.image in"
+            " paude.json (automatic push is not available yet)."
+        ),
+    )
+
+
+def classify_status(
+    code: int, message: str, *, verb: str, resource: str, namespace: str
+) -> PaudeError:
+    """Turn an API error (HTTP code and Status message) into a paude error with a hint."""
+    if code == 401:
+        return NotLoggedInError(
+            f"the cluster refused our credentials: {message}",
+            hint="Log in again: oc login <server> (or refresh your kubeconfig).",
+        )
+    if "exceeded quota" in message or "forbidden: exceeded" in message:
+        return ClusterError(
+            f"the namespace {namespace} is out of quota: {message}",
+            hint="Stop unused sessions (paude sessions; paude stop NAME) or ask for more quota.",
+        )
+    if code == 403:
+        return ClusterError(
+            f"forbidden: cannot {verb} {resource} in namespace {namespace} ({message})",
+            hint=RBAC_HINT.format(ns=namespace),
+        )
+    if code == 404 and f'namespaces "{namespace}" not found' in message:
+        return ClusterError(
+            f"the namespace {namespace} does not exist",
+            hint=f"Create it (oc new-project {namespace}) or set backend.namespace in paude.json.",
+        )
+    return ClusterError(f"cannot {verb} {resource} in namespace {namespace}: {message}")
+
+
+def pending_error(pod_name: str, reason: str, events: list[str]) -> PaudeError:
+    """Return the error for a session pod that did not become ready in time."""
+    detail = "; ".join(events[-3:]) if events else reason
+    for text in events:
+        if "exceeded quota" in text:
+            return ClusterError(
+                f"the session pod cannot be created: {text}",
+                hint="Stop unused sessions or ask for more quota.",
+            )
+        if "violates PodSecurity" in text:
+            return ClusterError(f"the session pod was refused by admission: {text}")
+    return ClusterError(
+        f"the session pod {pod_name} is not ready: {detail}",
+        hint="Check the cluster's capacity and events: oc get events --sort-by=.lastTimestamp",
+    )
+
+
+def build_session(sts: dict[str, Any], pod: dict[str, Any] | None, proxy_ready: bool) -> Session:
+    """Return the ``Session`` described by a session's StatefulSet and its pod."""
+    meta = sts["metadata"]
+    labels = meta.get("labels", {})
+    network = labels.get(LABEL_NETWORK, "restricted")
+    status, detail = SessionStatus.PENDING, ""
+    if (sts.get("spec") or {}).get("replicas") == 0:
+        status = SessionStatus.STOPPED
+    elif pod is not None:
+        state = parse_pod_state(pod)
+        if state.error is not None:
+            status, detail = SessionStatus.ERROR, state.error.message
+        elif state.ready:
+            status = SessionStatus.RUNNING
+            if network == "restricted" and not proxy_ready:
+                status, detail = SessionStatus.DEGRADED, f"{ROLE_PROXY} not ready"
+        else:
+            detail = state.waiting
+    return Session(
+        name=labels.get(LABEL_SESSION, meta["name"]),
+        backend="openshift",
+        status=status,
+        workspace=(meta.get("annotations") or {}).get(LABEL_WORKSPACE, ""),
+        created_at=str(meta.get("creationTimestamp", "")),
+        network=network,
+        detail=detail,
+    )
