@@ -87,7 +87,7 @@ def test_credentials_are_read_only_and_never_ssh_or_gh(tmp_path: Path) -> None:
 
 def test_every_object_is_labelled(tmp_path: Path) -> None:
     names = pa.Names("demo-123abc")
-    for argv in (agent_argv(spec(tmp_path)), pa.build_network_create_argv(names),
+    for argv in (agent_argv(spec(tmp_path)), pa.build_network_create_argv(names, subnet="10.90.1.0/24"),
                  pa.build_proxy_run_argv(names, image="i", proxy_ip="10.0.0.2",
                                          squid_conf_path="/s", created_at="t")):
         labels = flag_values(argv, "--label")
@@ -96,7 +96,7 @@ def test_every_object_is_labelled(tmp_path: Path) -> None:
 
 
 def test_network_is_internal_without_dns() -> None:
-    argv = pa.build_network_create_argv(pa.Names("s"))
+    argv = pa.build_network_create_argv(pa.Names("s"), subnet="10.90.1.0/24")
     assert "--internal" in argv and "--disable-dns" in argv
 
 

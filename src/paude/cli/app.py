@@ -44,8 +44,9 @@ def globals_of(ctx: typer.Context) -> cx.Globals:
 
 
 @app.callback(invoke_without_command=True)
-def root(  # noqa: PLR0913 - one flag per parameter is what Typer needs
+def root(
     ctx: typer.Context,
+    *,
     backend: BackendOpt = None,
     name: NameOpt = None,
     yolo: Annotated[bool, typer.Option(

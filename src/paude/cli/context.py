@@ -6,13 +6,16 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paude.backends.base import Backend, Credentials, SessionSpec
 from paude.config import LoadedConfig, load_config
 from paude.domains import ANTHROPIC_API_DOMAIN, DEFAULT_DOMAINS, host_of_url
 from paude.errors import ConfigError
 from paude.naming import derive_session_name, validate_session_name
+
+if TYPE_CHECKING:
+    from paude.runner import Runner
 
 # Variables the agent needs to reach the model; their values never appear in argv.
 PASSTHROUGH_ENV = (
@@ -148,15 +151,21 @@ def build_session_spec(
     )
 
 
+def make_runner(g: Globals) -> Runner:
+    """Return the process runner (tests swap this for a recording one)."""
+    from paude.runner import SystemRunner
+
+    return SystemRunner(show_stderr=g.verbosity > 0)
+
+
 def make_backend(loaded: LoadedConfig, g: Globals) -> Backend:
     """Return the configured backend."""
     from paude.backends.registry import get_backend
     from paude.cli.output import RichReporter
-    from paude.runner import SystemRunner
 
     return get_backend(
         loaded.config.backend.type,
         config=loaded.config,
-        runner=SystemRunner(show_stderr=g.verbosity > 0),
+        runner=make_runner(g),
         reporter=RichReporter(verbosity=g.verbosity),
     )

@@ -6,7 +6,6 @@ import os
 import sys
 from dataclasses import dataclass
 
-from paude.backends.base import SessionStatus
 from paude.cli import context as cx
 from paude.cli.output import RichReporter
 from paude.plan import render_plan
@@ -43,13 +42,9 @@ def run_start(g: cx.Globals, req: StartRequest, reporter: RichReporter) -> None:
     if req.dry_run:
         sys.stdout.write(render_plan(backend.plan_session(spec)))
         return
-    existing = backend.find_session(spec.name)
-    if existing is None or existing.status is not SessionStatus.RUNNING or spec.rebuild:
-        _warn_risky(req.options, reporter)
-        with reporter.status(f"Starting session {spec.name}"):
-            session = backend.start_session(spec)
-        verb = "Started" if existing is None else "Restarted"
-        reporter.info(f"{verb} session {session.name} ({session.network} network)")
+    _warn_risky(req.options, reporter)
+    with reporter.status(f"Starting session {spec.name}"):
+        backend.start_session(spec)  # returns at once when the session already runs
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if req.detach or not interactive:
         if not req.detach:

@@ -84,7 +84,7 @@ def _label_args(labels: Mapping[str, str]) -> list[str]:
     return [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
 
 
-def build_network_create_argv(names: Names) -> list[str]:
+def build_network_create_argv(names: Names, *, subnet: str) -> list[str]:
     """Return argv creating the session's internal network.
 
     ``--internal`` gives it no route out; ``--disable-dns`` stops aardvark-dns
@@ -92,7 +92,7 @@ def build_network_create_argv(names: Names) -> list[str]:
     the agent resolves only the proxy, through ``--add-host``.
     """
     labels = session_labels(names, role="network", network="restricted")
-    return [PODMAN, "network", "create", "--internal", "--disable-dns",
+    return [PODMAN, "network", "create", "--internal", "--disable-dns", "--subnet", subnet,
             *_label_args(labels), names.network]
 
 

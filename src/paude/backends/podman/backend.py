@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
 from paude.backends.podman import argv as pa
 from paude.backends.podman.images import agent_image_spec, proxy_image_spec
+from paude.backends.podman.network import candidate_subnets, ensure_network
 from paude.backends.podman.parse import Container, group_sessions, parse_ps_json
 from paude.backends.podman.planning import build_agent_run, build_session_plan, user_args
 from paude.backends.podman.state import squid_conf_path
 from paude.config.models import PaudeConfig
 from paude.container.image import ImageSpec, ensure_image
 from paude.errors import PaudeError, SessionNotFoundError
-from paude.naming import LABEL_SESSION
+from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION
 from paude.plan import Plan
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
 from paude.squid import render_squid_conf
 
-PROXY_IP_PLACEHOLDER = "<proxy-ip>"
+T = TypeVar("T")
+
+
+def _parallel(*calls: Callable[[], T]) -> list[T]:
+    """Run independent podman calls at once (each costs ~50-100 ms of startup)."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
 
 
 class PodmanBackend:
@@ -35,7 +44,6 @@ class PodmanBackend:
         self.runner = runner
         self.reporter = reporter
 
-    # -- discovery ---------------------------------------------------------
     def _containers(self, session: str | None = None) -> list[Container]:
         argv = pa.build_list_argv()
         if session is not None:
@@ -51,126 +59,83 @@ class PodmanBackend:
         found = group_sessions(self._containers(name))
         return found[0] if found else None
 
-    # -- planning ----------------------------------------------------------
     def plan_session(self, spec: SessionSpec) -> Plan:
         """Return the steps that start ``spec``, changing nothing."""
-        agent = agent_image_spec(self.config, spec)
-        proxy = None if spec.allow_network else proxy_image_spec(self.config)
         return build_session_plan(
             spec,
-            agent_image=agent,
-            proxy_image=proxy,
+            agent_image=agent_image_spec(self.config, spec),
+            proxy_image=None if spec.allow_network else proxy_image_spec(self.config),
             squid_conf_path=str(squid_conf_path(spec.name)),
-            user_args=tuple(self._user_args()),
+            subnet=candidate_subnets(spec.name)[0],
+            user_args=tuple(user_args(os.geteuid(), os.environ.get("SUDO_UID"))),
             created_at=_now(),
         )
 
-    # -- lifecycle ---------------------------------------------------------
     def start_session(self, spec: SessionSpec) -> Session:
-        """Create the session, or repair and restart the parts that are down."""
-        names = pa.Names(spec.name)
-        by_role = {c.labels.get("paude.io/role", ""): c for c in self._containers(spec.name)}
-        agent = by_role.get("agent")
-        _check_network_mode(spec, agent)
-        agent_tag = self._ensure(agent_image_spec(self.config, spec), spec.rebuild)
-        proxy_ip = None
+        """Create the session, or repair and restart the parts that are down.
+
+        A running session is returned as it is, after one ``podman ps``.
+        """
+        by_role = {c.labels.get(LABEL_ROLE, ""): c for c in self._containers(spec.name)}
+        current = group_sessions(list(by_role.values()))
+        _check_network_mode(spec, by_role.get("agent"))
+        if current and current[0].status is SessionStatus.RUNNING and not spec.rebuild:
+            return current[0]
+        images = [agent_image_spec(self.config, spec)]
         if not spec.allow_network:
-            proxy_tag = self._ensure(proxy_image_spec(self.config), spec.rebuild)
-            proxy_ip = self._ensure_proxy(spec, names, proxy_tag, by_role.get("proxy"))
-        if agent is None:
-            self._run_agent(spec, names, agent_tag, proxy_ip)
-        elif not agent.running:
-            self.runner.run(["podman", "start", names.agent], timeout=TIMEOUT_CREATE)
-        session = self.find_session(spec.name)
-        if session is None or session.status is not SessionStatus.RUNNING:
-            detail = session.detail if session else "no container was created"
-            raise PaudeError(f"session {spec.name} did not start: {detail}",
-                             hint=f"Run: podman logs {names.agent}")
-        return session
+            images.append(proxy_image_spec(self.config))
+        tags = _parallel(*(lambda i=i: self._ensure(i, spec.rebuild) for i in images))
+        if by_role.get("agent") and spec.rebuild:
+            self.reporter.warn(f"session {spec.name} keeps its image until you stop it")
+        _SessionStarter(self, spec, by_role, tags).start()
+        verb = "Started" if not by_role else "Restarted"
+        network = "unrestricted" if spec.allow_network else "restricted"
+        self.reporter.info(f"{verb} session {spec.name} ({network} network)")
+        return Session(spec.name, "podman", SessionStatus.RUNNING, str(spec.workspace),
+                       by_role["agent"].labels.get("paude.io/created", "") if by_role.get(
+                           "agent") else _now(), network)
 
     def _ensure(self, image: ImageSpec, rebuild: bool) -> str:
         def announce(tag: str) -> None:
-            self.reporter.info(f"Building image {tag} (first time only; this takes a while)")
+            self.reporter.info(f"Building the {image.kind} image {tag} (once; takes minutes)")
 
-        with self.reporter.status(f"Preparing {image.kind} image"):
-            return ensure_image(self.runner, image, rebuild=rebuild, on_build=announce)
-
-    def _ensure_proxy(
-        self, spec: SessionSpec, names: pa.Names, image: str, proxy: Container | None
-    ) -> str:
-        conf = squid_conf_path(spec.name)
-        conf.parent.mkdir(parents=True, exist_ok=True)
-        conf.write_text(render_squid_conf(spec.allowed_domains), encoding="utf-8")
-        conf.chmod(0o644)  # squid reads it as its own unprivileged user
-        subnet = self._network_subnet(names)
-        proxy_ip = pa.proxy_ip_for_subnet(subnet)
-        if proxy is None:
-            argv = pa.build_proxy_run_argv(
-                names, image=image, proxy_ip=proxy_ip, squid_conf_path=str(conf),
-                created_at=_now())
-            self.runner.run(argv, timeout=TIMEOUT_CREATE)
-        elif not proxy.running:
-            self.runner.run(["podman", "start", names.proxy], timeout=TIMEOUT_CREATE)
-        else:
-            self.runner.run(["podman", "exec", names.proxy, "squid", "-k", "reconfigure",
-                             "-f", pa.SQUID_CONF_IN_CONTAINER], timeout=TIMEOUT_INSPECT)
-        return proxy_ip
-
-    def _network_subnet(self, names: pa.Names) -> str:
-        inspect = ["podman", "network", "inspect", names.network]
-        found = self.runner.run(inspect, timeout=TIMEOUT_INSPECT, check=False)
-        if found.returncode != 0:
-            self.runner.run(pa.build_network_create_argv(names), timeout=TIMEOUT_CREATE)
-            found = self.runner.run(inspect, timeout=TIMEOUT_INSPECT)
-        data = json.loads(found.stdout)
-        return str(data[0]["subnets"][0]["subnet"])
-
-    def _run_agent(
-        self, spec: SessionSpec, names: pa.Names, image: str, proxy_ip: str | None
-    ) -> None:
-        run = build_agent_run(spec, image=image, proxy_ip=proxy_ip,
-                              user_args=tuple(self._user_args()), created_at=_now())
-        self.runner.run(pa.build_agent_run_argv(run), timeout=TIMEOUT_CREATE,
-                        env=dict(spec.env))
-
-    def _user_args(self) -> list[str]:
-        return user_args(os.geteuid(), os.environ.get("SUDO_UID"))
+        return ensure_image(self.runner, image, rebuild=rebuild, on_build=announce)
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux (replaces this process)."""
         self._require_running(name)
         self.runner.exec_replace(pa.build_attach_argv(pa.Names(name)))
-        return 0  # only reached by a recording runner
+        return 0  # only reached with a recording runner
 
     def exec_in_session(self, name: str, argv: Sequence[str]) -> int:
         """Run ``argv`` in the agent; stdio and the exit code pass through."""
         session = self._require_running(name)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
-        full = pa.build_exec_argv(pa.Names(name), list(argv), workdir=session.workspace or "/",
-                                  tty=tty)
+        full = pa.build_exec_argv(pa.Names(name), list(argv),
+                                  workdir=session.workspace or "/", tty=tty)
         return self.runner.stream(full, timeout=None)
 
     def _require_running(self, name: str) -> Session:
         session = self.find_session(name)
         if session is None:
-            raise SessionNotFoundError(f"no session named {name!r}",
-                                       hint="Run: paude sessions")
+            raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
         if session.status is SessionStatus.STOPPED:
             raise PaudeError(f"session {name} is stopped",
-                             hint="Run: paude  (in its workspace) to start it again")
+                             hint="Run paude in its workspace to start it again.")
         return session
 
     def stop_session(self, name: str) -> None:
         """Remove the session's containers and network (the workspace stays on the host)."""
-        containers = self._containers(name)
         names = pa.Names(name)
-        network = self.runner.run(["podman", "network", "exists", names.network],
-                                  timeout=TIMEOUT_INSPECT, check=False).returncode == 0
+        containers, network = _parallel(
+            lambda: self._containers(name),
+            lambda: self.runner.run(["podman", "network", "exists", names.network],
+                                    timeout=TIMEOUT_INSPECT, check=False).returncode == 0)
         if not containers and not network:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
         if containers:
-            self.runner.run(["podman", "rm", "-f", "-t", "0", *(c.name for c in containers)],
-                            timeout=TIMEOUT_CREATE)
+            self.runner.run(["podman", "rm", "-f", "-t", "0",
+                             *(c.name for c in containers)], timeout=TIMEOUT_CREATE)
         if network:
             self.runner.run(["podman", "network", "rm", names.network], timeout=TIMEOUT_CREATE)
         squid_conf_path(name).unlink(missing_ok=True)
@@ -181,6 +146,54 @@ class PodmanBackend:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
 
 
+class _SessionStarter:
+    """Bring each missing or stopped part of one session up."""
+
+    def __init__(self, backend: PodmanBackend, spec: SessionSpec,
+                 by_role: dict[str, Container], tags: list[str]) -> None:
+        self.runner = backend.runner
+        self.spec = spec
+        self.by_role = by_role
+        self.tags = tags
+        self.names = pa.Names(spec.name)
+
+    def start(self) -> None:
+        proxy_ip = None if self.spec.allow_network else self._prepare_proxy_network()
+        steps = [lambda: self._agent(proxy_ip)]
+        if proxy_ip is not None:
+            steps.append(lambda: self._proxy(proxy_ip))
+        _parallel(*steps)  # the agent does not wait for its proxy: it starts in 0.3 s
+
+    def _prepare_proxy_network(self) -> str:
+        conf = squid_conf_path(self.spec.name)
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(render_squid_conf(self.spec.allowed_domains), encoding="utf-8")
+        conf.chmod(0o644)  # squid reads it as its own unprivileged user
+        return pa.proxy_ip_for_subnet(ensure_network(self.runner, self.names))
+
+    def _proxy(self, proxy_ip: str) -> None:
+        proxy = self.by_role.get("proxy")
+        if proxy is None:
+            argv = pa.build_proxy_run_argv(
+                self.names, image=self.tags[1], proxy_ip=proxy_ip,
+                squid_conf_path=str(squid_conf_path(self.spec.name)), created_at=_now())
+            self.runner.run(argv, timeout=TIMEOUT_CREATE)
+        elif not proxy.running:
+            self.runner.run(["podman", "start", self.names.proxy], timeout=TIMEOUT_CREATE)
+
+    def _agent(self, proxy_ip: str | None) -> None:
+        agent = self.by_role.get("agent")
+        if agent is None:
+            run = build_agent_run(
+                self.spec, image=self.tags[0], proxy_ip=proxy_ip,
+                user_args=tuple(user_args(os.geteuid(), os.environ.get("SUDO_UID"))),
+                created_at=_now())
+            self.runner.run(pa.build_agent_run_argv(run), timeout=TIMEOUT_CREATE,
+                            env=dict(self.spec.env))
+        elif not agent.running:
+            self.runner.run(["podman", "start", self.names.agent], timeout=TIMEOUT_CREATE)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -188,10 +201,10 @@ def _now() -> str:
 def _check_network_mode(spec: SessionSpec, agent: Container | None) -> None:
     if agent is None:
         return
-    running = agent.labels.get("paude.io/network", "restricted")
+    running = agent.labels.get(LABEL_NETWORK, "restricted")
     wanted = "unrestricted" if spec.allow_network else "restricted"
     if running != wanted:
         raise PaudeError(
-            f"session {spec.name} exists with {running} network; it cannot switch to {wanted}",
+            f"session {spec.name} runs with {running} network and cannot switch to {wanted}",
             hint=f"Run: paude stop {spec.name}, then start it again",
         )

@@ -11,7 +11,6 @@ from paude.plan import Argv, File, Plan, Step
 from paude.squid import render_squid_conf
 
 CONTEXT_PLACEHOLDER = "<build-context>"
-PROXY_IP_PLACEHOLDER = "<proxy-ip>"
 
 
 def _image_steps(image: ImageSpec) -> list[Step]:
@@ -37,6 +36,7 @@ def build_session_plan(
     agent_image: ImageSpec,
     proxy_image: ImageSpec | None,
     squid_conf_path: str,
+    subnet: str,
     user_args: tuple[str, ...],
     created_at: str,
 ) -> Plan:
@@ -45,15 +45,15 @@ def build_session_plan(
     steps: list[Step] = _image_steps(agent_image)
     proxy_ip = None
     if proxy_image is not None:
-        proxy_ip = PROXY_IP_PLACEHOLDER
+        proxy_ip = pa.proxy_ip_for_subnet(subnet)
         proxy_tag = build_image_tag(proxy_image)
         steps += _image_steps(proxy_image)
         steps.append(File(squid_conf_path, render_squid_conf(spec.allowed_domains), "squid.conf"))
-        steps.append(Argv(tuple(pa.build_network_create_argv(names)),
-                          "create the session's internal network"))
+        steps.append(Argv(tuple(pa.build_network_create_argv(names, subnet=subnet)),
+                          "create the session's internal network (the next free /24 if taken)"))
         steps.append(Argv(tuple(pa.build_proxy_run_argv(
             names, image=proxy_tag, proxy_ip=proxy_ip, squid_conf_path=squid_conf_path,
-            created_at=created_at)), "start the proxy (its address: the subnet's second host)"))
+            created_at=created_at)), "start the proxy"))
     run = build_agent_run(spec, image=build_image_tag(agent_image), proxy_ip=proxy_ip,
                           user_args=user_args, created_at=created_at)
     steps.append(Argv(tuple(pa.build_agent_run_argv(run)), "start the agent"))

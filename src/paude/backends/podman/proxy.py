@@ -1,0 +1,221 @@
+"""The running squid proxy of a podman session: what it denied, and live allowlist changes.
+
+Pure parts (``parse_*``, ``build_*``) read text and return data; the two
+``run_*``/``apply_*`` functions are the only ones that touch podman or files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from paude.domains import normalize_domains
+from paude.errors import PaudeError, SessionNotFoundError
+from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
+from paude.runner import TIMEOUT_EXEC, TIMEOUT_INSPECT, Runner
+from paude.squid import ACCESS_LOG, render_squid_conf
+
+SQUID_CONF_IN_CONTAINER = "/etc/squid/paude/squid.conf"
+_ENTRY_ACLS = ("allowed_domains", "allowed_ip_literals", "allowed_ranges")
+
+
+@dataclass(frozen=True)
+class DeniedRequest:
+    """One request squid refused (a line of its access.log)."""
+
+    time: float  # unix seconds
+    client: str
+    method: str
+    url: str
+    host: str
+    port: int | None
+    status: str  # squid's code/HTTP status, e.g. TCP_DENIED/403
+
+
+@dataclass(frozen=True)
+class BlockedDomain:
+    """A destination the proxy refused, aggregated over its requests."""
+
+    domain: str
+    count: int
+    last_seen: float
+    ports: tuple[int, ...]
+
+    @property
+    def hint(self) -> str:
+        """Return the command that would allow it."""
+        return f"paude --allow-domain {self.domain}"
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the stable JSON shape of ``paude blocked --json``."""
+        return {"domain": self.domain, "count": self.count, "last_seen": self.last_seen,
+                "ports": list(self.ports), "hint": self.hint}
+
+
+def _host_port(method: str, url: str) -> tuple[str, int | None]:
+    if method == "CONNECT":
+        host, _, port = url.rpartition(":")
+        host = host.strip("[]")
+        return host.lower(), int(port) if port.isdigit() else None
+    parts = urlsplit(url)
+    try:
+        explicit = parts.port
+    except ValueError:
+        explicit = None
+    return (parts.hostname or "").lower(), explicit or (443 if parts.scheme == "https" else 80)
+
+
+def parse_access_log(text: str) -> list[DeniedRequest]:
+    """Return the denied requests of an access.log in paude's format, newest first.
+
+    Lines in other formats, or with no host, are skipped: the log is
+    diagnostic and must never make ``paude blocked`` fail.
+    """
+    denied: list[DeniedRequest] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or "DENIED" not in fields[2]:
+            continue
+        try:
+            when = float(fields[0])
+        except ValueError:
+            continue
+        host, port = _host_port(fields[3], fields[4])
+        if host:
+            denied.append(DeniedRequest(when, fields[1], fields[3], fields[4], host, port,
+                                        fields[2]))
+    denied.sort(key=lambda r: r.time, reverse=True)
+    return denied
+
+
+def build_blocked_domains(requests: Iterable[DeniedRequest]) -> list[BlockedDomain]:
+    """Group denied requests by host; the most recently denied host first."""
+    seen: dict[str, list[DeniedRequest]] = {}
+    for request in requests:
+        seen.setdefault(request.host, []).append(request)
+    blocked = [
+        BlockedDomain(
+            domain=host,
+            count=len(items),
+            last_seen=max(r.time for r in items),
+            ports=tuple(sorted({r.port for r in items if r.port is not None})),
+        )
+        for host, items in seen.items()
+    ]
+    blocked.sort(key=lambda b: (-b.last_seen, b.domain))
+    return blocked
+
+
+def parse_squid_conf_entries(text: str) -> tuple[str, ...]:
+    """Return the allowlist entries a paude-rendered squid.conf contains."""
+    entries: list[str] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[0] == "acl" and parts[1] in _ENTRY_ACLS:
+            entries += [p for p in parts[3:] if p != "-n"]
+    return tuple(entries)
+
+
+def build_find_proxy_argv(session: str) -> list[str]:
+    """Return argv finding the session's proxy container by its labels."""
+    return ["podman", "ps", "-a", "--format", "json",
+            "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
+            "--filter", f"label={LABEL_SESSION}={session}",
+            "--filter", f"label={LABEL_ROLE}=proxy"]
+
+
+def build_read_log_argv(proxy: str) -> list[str]:
+    """Return argv printing the proxy's access.log (owned by squid's user)."""
+    return ["podman", "exec", "-u", "proxy", proxy, "cat", ACCESS_LOG]
+
+
+def build_reload_argv(proxy: str) -> list[str]:
+    """Return argv making squid re-read its config.
+
+    squid is the container's PID 1 and has no pid file (``pid_filename none``),
+    so ``squid -k reconfigure`` cannot find it; SIGHUP is the same request.
+    """
+    return ["podman", "kill", "--signal", "HUP", proxy]
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A session's proxy container, as podman reports it."""
+
+    name: str
+    running: bool
+    conf_path: Path | None  # the host file mounted as squid.conf
+
+
+def parse_proxy(ps_json: str, inspect_json: str | None) -> Proxy | None:
+    """Return the proxy from ``podman ps`` and ``podman inspect`` output, or ``None``."""
+    found = json.loads(ps_json or "[]") or []
+    if not found:
+        return None
+    name = str((found[0].get("Names") or [""])[0])
+    running = str(found[0].get("State", "")).lower() == "running"
+    conf = None
+    for mount in (json.loads(inspect_json)[0].get("Mounts") or []) if inspect_json else []:
+        if mount.get("Destination") == SQUID_CONF_IN_CONTAINER:
+            conf = Path(str(mount.get("Source")))
+    return Proxy(name, running, conf)
+
+
+def run_find_proxy(runner: Runner, session: str) -> Proxy:
+    """Return the session's proxy.
+
+    Raises:
+        SessionNotFoundError: the session has no proxy (it does not exist, or
+            it runs with ``--allow-network``).
+    """
+    ps = runner.run(build_find_proxy_argv(session), timeout=TIMEOUT_INSPECT).stdout
+    if not (json.loads(ps or "[]") or []):
+        raise SessionNotFoundError(
+            f"session {session!r} has no proxy (no such session, or it runs with --allow-network)",
+            hint="Run: paude sessions",
+        )
+    name = str(json.loads(ps)[0]["Names"][0])
+    inspect = runner.run(["podman", "inspect", name], timeout=TIMEOUT_INSPECT).stdout
+    proxy = parse_proxy(ps, inspect)
+    assert proxy is not None
+    return proxy
+
+
+def run_read_blocked(runner: Runner, proxy: Proxy) -> list[BlockedDomain]:
+    """Return what the proxy denied so far, the most recent first.
+
+    Raises:
+        PaudeError: the proxy is not running (its log lives in the container).
+    """
+    if not proxy.running:
+        raise PaudeError(f"the proxy {proxy.name} is not running, so its log cannot be read",
+                         hint="Run: paude --detach  (in the workspace) to restart it")
+    log = runner.run(build_read_log_argv(proxy.name), timeout=TIMEOUT_EXEC).stdout
+    return build_blocked_domains(parse_access_log(log))
+
+
+def apply_allow(runner: Runner, proxy: Proxy, domains: Sequence[str]) -> tuple[str, ...]:
+    """Add ``domains`` to the running proxy's allowlist without restarting anything.
+
+    The squid.conf on the host is rewritten in place (the container sees the
+    same inode through its bind mount) and squid re-reads it. Returns the new
+    allowlist.
+
+    Raises:
+        ValueError: a domain is not a valid allowlist entry.
+        PaudeError: the proxy is not running or its config file is unknown.
+    """
+    if proxy.conf_path is None or not proxy.running:
+        raise PaudeError(f"the proxy {proxy.name} is not running with a paude squid.conf",
+                         hint="Run: paude --allow-domain DOMAIN  (restarts the proxy)")
+    current = parse_squid_conf_entries(proxy.conf_path.read_text(encoding="utf-8"))
+    entries = normalize_domains([*current, *domains])
+    text = render_squid_conf(entries)
+    with proxy.conf_path.open("r+", encoding="utf-8") as handle:
+        handle.truncate(0)
+        handle.write(text)
+    runner.run(build_reload_argv(proxy.name), timeout=TIMEOUT_INSPECT)
+    return entries

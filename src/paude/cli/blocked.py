@@ -1,0 +1,66 @@
+"""``paude blocked [SESSION]``: the destinations the session's proxy refused.
+
+A user whose agent "cannot reach X" sees here why, newest first, with the
+command that allows it. Importing this module registers ``blocked`` and
+``allow`` on the app (one import line in :mod:`paude.cli`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Annotated
+
+import typer
+
+from paude.backends.podman.proxy import BlockedDomain, run_find_proxy, run_read_blocked
+from paude.cli import context as cx
+from paude.cli.app import globals_of
+from paude.cli.output import RichReporter, print_json
+from paude.runner import SystemRunner
+
+SessionArg = Annotated[
+    str | None, typer.Argument(help="Session name (default: this workspace's session).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def _render(blocked: list[BlockedDomain]) -> str:
+    width = max(len(b.domain) for b in blocked)
+    rows = []
+    for b in blocked:
+        when = dt.datetime.fromtimestamp(b.last_seen, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        ports = ",".join(map(str, b.ports)) or "-"
+        rows.append(f"{b.domain:<{width}}  {when}  ports {ports:<7} x{b.count:<4} {b.hint}")
+    return "\n".join(rows) + "\n"
+
+
+def blocked(ctx: typer.Context, session: SessionArg = None, json: JsonOpt = False) -> None:
+    """List the destinations the session's proxy denied, most recent first."""
+    g = globals_of(ctx)
+    name = cx.session_name(session, cx.resolve_workspace(g.workspace))
+    runner = SystemRunner(show_stderr=g.verbosity > 0)
+    found = run_read_blocked(runner, run_find_proxy(runner, name))
+    if json:
+        print_json([b.to_dict() for b in found])
+    elif found:
+        sys.stdout.write(_render(found))
+    else:
+        RichReporter(verbosity=g.verbosity).info(f"The proxy of {name} has denied nothing yet.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``blocked`` and ``allow`` to ``app``."""
+    from paude.cli import allow
+
+    app.command(name="blocked")(blocked)
+    allow.register(app)
+
+
+def _register_on_import() -> None:
+    from paude.cli.app import app
+
+    register(app)
+
+
+_register_on_import()

@@ -1,0 +1,166 @@
+"""The CLI end to end with a recording runner in place of podman."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import RecordingRunner, reply
+
+from paude.cli import context, main
+
+PS_EMPTY = reply(("podman", "ps"), "[]")
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> RecordingRunner:
+    fake = RecordingRunner(PS_EMPTY, reply(("podman", "image", "exists"), returncode=0))
+    monkeypatch.setattr(context, "make_runner", lambda g: fake)
+    return fake
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    ws = tmp_path / "project"
+    ws.mkdir()
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".config" / "gh").mkdir(parents=True)
+    (home / ".gitconfig").write_text("[user]\n\tname = T\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    for var in ("PAUDE_BACKEND", "PAUDE_EXTRA_CA_CERTS", "PAUDE_ALLOWED_DOMAINS",
+                "XDG_CONFIG_HOME", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(ws)
+    yield ws
+
+
+def run_cli(*argv: str) -> int:
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    return int(done.value.code or 0)
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("--dry-run", "--allow-domain", "pypi.org") == 0
+    out = capsys.readouterr().out
+    assert "podman network create --internal --disable-dns" in out
+    assert "podman run -d --name paude-project-" in out
+    assert "acl allowed_domains dstdomain" in out and "pypi.org" in out
+    assert "FROM docker.io/library/debian:bookworm-slim" in out
+    assert runner.calls == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "files", "message"),
+    [
+        (["--detach"], {"paude.json": "{oops"}, "paude.json: line 1 column 2"),
+        (["--detach"], {"paude.json": '{"bakend": {}}'}, "bakend: unknown field"),
+        (["--detach", "--allow-domain", "*"], {}, "would allow every destination"),
+        (["--detach", "--allow-domain", "https://example.com/path"], {}, "is not a domain"),
+        (["--detach", "--backend", "docker"], {}, "backend.type: Input should be"),
+        (["--detach", "--name", "x;rm -rf ~"], {}, "invalid session name"),
+        (["--detach", "--name", "../etc"], {}, "invalid session name"),
+        (["--detach", "--workspace", "/does/not/exist"], {}, "does not exist"),
+        (["exec"], {}, "no command given"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_runs(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str],
+    argv: list[str], files: dict[str, str], message: str,
+) -> None:
+    for name, text in files.items():
+        (workspace / name).write_text(text)
+    assert run_cli(*argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ")
+    assert message in err
+    assert "Traceback" not in err
+    assert not [c for c in runner.calls if c[:2] in {("podman", "run"), ("podman", "network")}]
+
+
+def test_start_creates_network_proxy_and_agent(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("--detach") == 0
+    assert len(runner.commands("podman", "network", "create")) == 1
+    runs = runner.commands("podman", "run")
+    name = context.session_name(None, workspace)
+    assert sorted(r[4] for r in runs) == [f"paude-{name}-agent", f"paude-{name}-proxy"]
+    joined = " ".join(" ".join(r) for r in runs)
+    assert f"{workspace}/../home/.gitconfig" not in joined  # mounted by real path
+    assert ".ssh" not in joined and "/gh" not in joined
+    assert ".gitconfig:/home/paude/.gitconfig:ro" in joined
+    assert "Started session project-" in capsys.readouterr().err
+    assert not runner.commands("podman", "build")  # images were present
+
+
+def test_running_session_is_reused_without_creating_anything(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    name = context.session_name(None, workspace)
+    labels = {"app.kubernetes.io/managed-by": "paude", "paude.io/session": name,
+              "paude.io/network": "restricted", "paude.io/workspace": str(workspace)}
+    ps = json.dumps([
+        {"Names": [f"paude-{name}-agent"], "State": "running", "Created": 1,
+         "Labels": {**labels, "paude.io/role": "agent"}},
+        {"Names": [f"paude-{name}-proxy"], "State": "running", "Created": 1,
+         "Labels": {**labels, "paude.io/role": "proxy"}},
+    ])
+    fake = RecordingRunner(reply(("podman", "ps"), ps))
+    monkeypatch.setattr(context, "make_runner", lambda g: fake)
+    assert run_cli("--detach") == 0
+    assert fake.calls == [fake.calls[0]] and fake.calls[0][:2] == ("podman", "ps")
+
+
+def test_sessions_json_is_a_list(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("sessions", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_stop_of_unknown_session_fails_with_hint(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner.responders.insert(0, reply(("podman", "network", "exists"), returncode=1))
+    assert run_cli("stop", "nosuch") == 1
+    err = capsys.readouterr().err
+    assert "Error: no session named 'nosuch'" in err and "Hint: Run: paude sessions" in err
+
+
+def test_json_mode_errors_are_json(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "paude.json").write_text("[]")
+    assert run_cli("sessions", "--json") == 2
+    err = json.loads(capsys.readouterr().err)
+    assert set(err) == {"error", "hint"}
+    assert "top level must be a JSON object" in err["error"]
+
+
+def test_exec_passes_the_exit_code_through(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    name = context.session_name(None, workspace)
+    labels = {"app.kubernetes.io/managed-by": "paude", "paude.io/session": name,
+              "paude.io/network": "unrestricted", "paude.io/role": "agent",
+              "paude.io/workspace": str(workspace)}
+    ps = json.dumps([{"Names": [f"paude-{name}-agent"], "State": "running", "Created": 1,
+                      "Labels": labels}])
+    fake = RecordingRunner(reply(("podman", "ps"), ps), reply(("podman", "exec"),
+                                                             returncode=7))
+    monkeypatch.setattr(context, "make_runner", lambda g: fake)
+    assert run_cli("exec", "--", "sh", "-c", "exit 7") == 7
+    exec_call = fake.commands("podman", "exec")[0]
+    assert exec_call[-3:] == ("sh", "-c", "exit 7")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("--version") == 0
+    assert capsys.readouterr().out.startswith("paude ")
