@@ -18,10 +18,8 @@ import pytest
 from paude.container import ImageSpec, ensure_image
 from paude.runner import Result, SystemRunner
 
-pytestmark = [
-    pytest.mark.podman,
-    pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed"),
-]
+# tests/conftest.py adds the `podman` marker to everything in this directory.
+pytestmark = pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TEST_LABEL = "paude.io/test=1"

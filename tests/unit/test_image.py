@@ -198,3 +198,11 @@ def test_ensure_image_failure_shows_log_tail_and_hint() -> None:
         ensure_image(runner, AGENT)
     assert "step 50" not in info.value.message
     assert info.value.hint is not None and "CA bundle" in info.value.hint
+
+
+def test_ensure_image_missing_base_hint() -> None:
+    log = "Error: creating build container: initializing source docker://x: pinging"
+    runner = FakeRunner([1, 125], output=log)
+    with pytest.raises(ImageBuildError, match="exit code 125") as info:
+        ensure_image(runner, AGENT)
+    assert info.value.hint is not None and "base image" in info.value.hint

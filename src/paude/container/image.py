@@ -30,6 +30,8 @@ CONTAINERFILE = "Containerfile"
 USER_BASE_CONTAINERFILE = "Containerfile.user-base"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by=paude"
 BUILD_LOG_TAIL_LINES = 30
+# What podman says when the FROM image is neither local nor pullable.
+_PULL_FAILURES = ("initializing source", "pinging container registry", "manifest unknown")
 
 # Debian package names (Policy 5.6.1), optionally pinned as name=version.
 _PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[0-9][A-Za-z0-9.+~:-]*)?")
@@ -197,6 +199,6 @@ def _run_build(runner: Runner, argv: list[str], *, what: str) -> None:
 def _build_hint(log_tail: str) -> str:
     if "self-signed certificate" in log_tail or "unable to get local issuer" in log_tail:
         return "A TLS proxy intercepts HTTPS: configure its CA as the extra CA bundle."
-    if "pull" in log_tail and "image" in log_tail.lower():
-        return f"The base image is missing: pull it, or run scripts/setup ({DEFAULT_BASE_IMAGE})."
+    if any(text in log_tail for text in _PULL_FAILURES):
+        return "The base image is not available locally and cannot be pulled: pull it first."
     return "Fix the cause above, then retry; run 'podman build' with the same inputs to debug."
