@@ -16,7 +16,6 @@ from paude.backends.openshift.credentials import build_env_secret
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
 from paude.backends.openshift.manifests import build_session_plan, secret_env_keys
 from paude.backends.openshift.objects import (
-    DEFAULT_IMAGE,
     LABEL_PROXY,
     ROLE_AGENT,
     ROLE_PROXY,
@@ -24,6 +23,7 @@ from paude.backends.openshift.objects import (
     ClusterSettings,
     agent_name,
     agent_pod_name,
+    cluster_settings,
     selector_labels,
 )
 from paude.backends.openshift.staleness import stale_credentials
@@ -88,12 +88,8 @@ class OpenShiftBackend:
         return self._client
 
     def _settings(self, *, egress_firewall: bool = False) -> ClusterSettings:
-        backend = self.config.backend
-        return ClusterSettings(
-            namespace=self._api.namespace,
-            image=backend.image or DEFAULT_IMAGE,
-            resources=backend.resources,
-            egress_firewall=egress_firewall,
+        return cluster_settings(
+            self.config.backend, self._api.namespace, egress_firewall=egress_firewall
         )
 
     def plan_session(self, spec: SessionSpec) -> Plan:

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from paude.config.models import Resources
+from paude.config.models import BackendConfig, Resources
 from paude.domains import normalize_domains
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
 from paude.squid import PROXY_PORT
@@ -50,6 +50,18 @@ class ClusterSettings:
     storage: str = DEFAULT_STORAGE
     storage_class: str | None = None
     egress_firewall: bool = False
+
+
+def cluster_settings(
+    config: BackendConfig, namespace: str, *, egress_firewall: bool = False
+) -> ClusterSettings:
+    """Return the builders' settings from the ``backend`` section of paude.json."""
+    return ClusterSettings(
+        namespace=namespace,
+        image=config.image or DEFAULT_IMAGE,
+        resources=config.resources,
+        egress_firewall=egress_firewall,
+    )
 
 
 def proxy_id(domains: tuple[str, ...]) -> str:

@@ -1,0 +1,93 @@
+"""``paude manifests [--output DIR]``: export the session's objects as YAML for GitOps.
+
+Built offline by the same pure builders ``paude --backend openshift`` applies.
+Secret values are never written: the StatefulSet references Secrets by name,
+and the credential Secrets come from ``paude setup``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from paude.cli import context as cx
+from paude.cli.app import globals_of
+from paude.cli.output import RichReporter
+
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Directory for one YAML file per object.")
+]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Session name.")]
+AllowNetworkOpt = Annotated[
+    bool, typer.Option("--allow-network", help="Export an unrestricted session.")
+]
+FirewallOpt = Annotated[
+    bool, typer.Option("--egress-firewall", help="Add the OVN-Kubernetes EgressFirewall.")
+]
+AdminOpt = Annotated[
+    bool,
+    typer.Option("--admin", help="Add the cluster admin's objects: Role and AdminNetworkPolicies."),
+]
+
+
+def collect(ctx: typer.Context, opts: cx.StartOptions, *, firewall: bool, admin: bool) -> list[Any]:
+    """Return every object to export, in apply order."""
+    from paude.backends.openshift.manifests import build_session_objects
+    from paude.backends.openshift.objects import cluster_settings
+    from paude.backends.openshift.policies import (
+        build_admin_agent_policy,
+        build_admin_proxy_policy,
+    )
+    from paude.backends.openshift.rbac import build_role
+
+    g = globals_of(ctx)
+    workspace = cx.resolve_workspace(g.workspace)
+    loaded = cx.load(g, workspace, cx.config_overrides(g, backend="openshift"))
+    backend = loaded.config.backend
+    namespace = backend.namespace
+    if namespace is None:
+        from paude.backends.openshift.client import load_kubeconfig
+
+        namespace = load_kubeconfig(backend.context).namespace or "default"
+    spec = cx.build_session_spec(loaded, workspace, opts)
+    settings = cluster_settings(backend, namespace, egress_firewall=firewall)
+    objs: list[Any] = []
+    if admin:
+        objs += [build_role(namespace), build_admin_agent_policy(), build_admin_proxy_policy()]
+    return objs + build_session_objects(spec, settings)
+
+
+def file_name(index: int, obj: dict[str, Any]) -> str:
+    """Return ``NN-kind-name.yaml``: the prefix keeps the apply order in a directory listing."""
+    return f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+
+
+def manifests(
+    ctx: typer.Context,
+    *,
+    output: OutputOpt = None,
+    name: NameOpt = None,
+    allow_network: AllowNetworkOpt = False,
+    egress_firewall: FirewallOpt = False,
+    admin: AdminOpt = False,
+) -> None:
+    """Write the session's Kubernetes objects as YAML (stdout, or one file each in DIR)."""
+    from paude.plan import render_yaml
+
+    opts = cx.StartOptions(name=name, allow_network=allow_network)
+    objs = collect(ctx, opts, firewall=egress_firewall, admin=admin)
+    if output is None:
+        sys.stdout.write(render_yaml(objs))
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    for index, obj in enumerate(objs, start=1):
+        (output / file_name(index, obj)).write_text(render_yaml([obj]))
+    RichReporter().info(f"Wrote {len(objs)} manifests to {output}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``manifests`` to ``app``."""
+    app.command(name="manifests")(manifests)

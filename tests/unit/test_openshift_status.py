@@ -1,0 +1,171 @@
+"""Readers of pod status and API errors, exec argv, credential staleness."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from paude.backends.base import SessionStatus
+from paude.backends.openshift.credentials import credential_warnings
+from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
+from paude.backends.openshift.status import (
+    build_session,
+    classify_status,
+    parse_pod_state,
+    pending_error,
+)
+from paude.errors import ClusterError, NotLoggedInError, PaudeError
+
+# Shapes as the API server returns them (trimmed captures of `kubectl get -o json`).
+RUNNING: dict[str, Any] = {
+    "metadata": {"name": "paude-demo-0"},
+    "status": {
+        "phase": "Running",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "True"},
+        ],
+        "containerStatuses": [{"name": "agent", "image": "i:1", "state": {"running": {}}}],
+    },
+}
+UNSCHEDULABLE: dict[str, Any] = {
+    "metadata": {"name": "paude-demo-0"},
+    "status": {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient memory.",
+            }
+        ],
+    },
+}
+PULL_FAILED: dict[str, Any] = {
+    "metadata": {"name": "paude-demo-0"},
+    "status": {
+        "phase": "Pending",
+        "containerStatuses": [
+            {
+                "name": "agent",
+                "image": "registry.example/paude:9",
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}},
+            }
+        ],
+    },
+}
+STS: dict[str, Any] = {
+    "metadata": {
+        "name": "paude-demo",
+        "creationTimestamp": "2026-11-27T10:00:00Z",
+        "labels": {"paude.io/session": "demo", "paude.io/network": "restricted"},
+        "annotations": {"paude.io/workspace": "/src/demo"},
+    },
+    "spec": {"replicas": 1},
+}
+
+
+def test_running_and_ready_pod_is_ready() -> None:
+    assert parse_pod_state(RUNNING).ready
+
+
+def test_unschedulable_pod_reports_the_schedulers_message() -> None:
+    state = parse_pod_state(UNSCHEDULABLE)
+    assert not state.ready and state.error is None
+    assert "Insufficient memory" in state.waiting
+
+
+def test_image_pull_failure_is_an_error_with_a_hint() -> None:
+    state = parse_pod_state(PULL_FAILED)
+    assert state.error is not None
+    with pytest.raises(ClusterError, match="cannot pull the agent image registry.example/paude:9"):
+        raise state.error
+    assert "backend.image" in (state.error.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "kind", "pattern"),
+    [
+        (401, "Unauthorized", NotLoggedInError, "refused our credentials"),
+        (
+            403,
+            'statefulsets.apps is forbidden: User "bob" cannot patch resource "statefulsets"',
+            ClusterError,
+            "forbidden: cannot patch statefulsets.apps in namespace team-a",
+        ),
+        (
+            403,
+            'persistentvolumeclaims "x" is forbidden: exceeded quota: q, requested: storage=10Gi',
+            ClusterError,
+            "out of quota",
+        ),
+        (404, 'namespaces "team-a" not found', ClusterError, "namespace team-a does not exist"),
+    ],
+)
+def test_api_errors_are_classified(
+    code: int, message: str, kind: type[PaudeError], pattern: str
+) -> None:
+    err = classify_status(
+        code, message, verb="patch", resource="statefulsets.apps", namespace="team-a"
+    )
+    with pytest.raises(kind, match=pattern):
+        raise err
+    assert err.hint
+
+
+def test_forbidden_points_at_print_rbac() -> None:
+    err = classify_status(403, "no", verb="list", resource="pods", namespace="ns1")
+    assert "paude setup --print-rbac --namespace ns1" in (err.hint or "")
+
+
+def test_pending_error_prefers_quota_events() -> None:
+    events = ["FailedCreate: create Pod paude-demo-0 failed: exceeded quota: pods=1"]
+    with pytest.raises(ClusterError, match="cannot be created: .*exceeded quota"):
+        raise pending_error("paude-demo-0", "no pod yet", events)
+
+
+def test_session_from_objects() -> None:
+    session = build_session(STS, RUNNING, proxy_ready=True)
+    assert (session.name, session.status, session.workspace) == (
+        "demo",
+        SessionStatus.RUNNING,
+        "/src/demo",
+    )
+    assert build_session(STS, RUNNING, proxy_ready=False).status is SessionStatus.DEGRADED
+    assert build_session(STS, PULL_FAILED, proxy_ready=True).status is SessionStatus.ERROR
+    assert build_session(STS, None, proxy_ready=True).status is SessionStatus.PENDING
+    stopped = copy.deepcopy(STS)
+    stopped["spec"]["replicas"] = 0
+    assert build_session(stopped, None, proxy_ready=True).status is SessionStatus.STOPPED
+
+
+def test_attach_argv_uses_tmux_in_the_agent_container() -> None:
+    argv = build_attach_argv("oc", pod="paude-demo-0", namespace="ns", context="ctx")
+    assert argv == [
+        "oc", "--context", "ctx", "--namespace", "ns", "exec", "-it", "paude-demo-0",
+        "-c", "agent", "--", "tmux", "attach", "-t", "paude",
+    ]  # fmt: skip
+
+
+def test_exec_argv_keeps_words_intact() -> None:
+    argv = build_exec_argv(
+        "kubectl", pod="p-0", namespace="ns", context=None, command=["sh", "-c", "echo $HOME; ls"]
+    )
+    assert argv[-4:] == ["--", "sh", "-c", "echo $HOME; ls"]
+    assert "--context" not in argv and "-it" not in argv
+
+
+def test_kube_cli_prefers_oc() -> None:
+    assert pick_kube_cli(lambda name: "/usr/bin/oc" if name == "oc" else None) == "oc"
+    assert pick_kube_cli(lambda name: None) == "kubectl"
+
+
+def test_credential_warnings_name_missing_and_stale_objects() -> None:
+    warnings = credential_warnings({"gcloud": 200, "gitconfig": 100}, {"gcloud": 100})
+    assert len(warnings) == 2
+    assert "ConfigMap paude-gitconfig (gitconfig) is not in the cluster" in warnings[1]
+    assert "Secret paude-gcloud-adc (gcloud) is older than the local file" in warnings[0]
+    assert credential_warnings({"gcloud": 100}, {"gcloud": 100}) == []
