@@ -10,15 +10,17 @@ from typing import Any
 
 ROLE_NAME = "paude-user"
 
-# Every verb is used: server-side apply needs "patch" and, for a new object,
-# "create"; waits need "watch"; stop needs "list" and "delete". No "update",
-# no cluster scope, no access to RBAC objects. pods are created by the
-# StatefulSet controller, not by paude.
+# Server-side apply needs "patch" and, for a new object, "create"; waits need
+# "watch"; stop needs "list" and "delete". No "update", no cluster scope, no
+# access to RBAC objects. The StatefulSet controller creates the pods, not
+# paude; "create" on pods grants nothing that "create" on statefulsets does
+# not already (a StatefulSet is a pod template), and tests/k8s/conftest.py
+# probes the binding with `auth can-i create pods`.
 _RULES: list[dict[str, list[str]]] = [
     {
         "apiGroups": [""],
         "resources": ["pods"],
-        "verbs": ["get", "list", "watch"],
+        "verbs": ["get", "list", "watch", "create"],
     },
     # kubectl/oc exec: "create" for SPDY, "get" for the WebSocket upgrade.
     {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
