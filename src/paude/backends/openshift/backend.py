@@ -70,12 +70,14 @@ class OpenShiftBackend:
         reporter: Reporter,
         client: KubeClient | None = None,
         kube_cli: str | None = None,
+        ready_timeout: float = TIMEOUT_CREATE,
     ) -> None:
         self.config = config
         self.runner = runner
         self.reporter = reporter
         self._client = client
         self._kube_cli = kube_cli
+        self._ready_timeout = ready_timeout
 
     @property
     def _api(self) -> KubeClient:
@@ -115,11 +117,15 @@ class OpenShiftBackend:
                 if isinstance(step, Manifest):
                     self._api.apply(step.obj)
         with self.reporter.status(f"Waiting for the pod of session {spec.name}"):
-            pod = self._api.wait_pod_ready(
-                agent_pod_name(spec.name), owner=agent_name(spec.name), timeout=TIMEOUT_CREATE
+            self._api.wait_pod_ready(
+                agent_pod_name(spec.name),
+                owner=agent_name(spec.name),
+                timeout=self._ready_timeout,
             )
-        sts = self._api.get("apps/v1", "StatefulSet", agent_name(spec.name))
-        return build_session(sts or {"metadata": {"name": spec.name}}, pod, proxy_ready=True)
+        session = self.find_session(spec.name)
+        if session is None:  # deleted while we waited
+            raise _not_found(spec.name)
+        return session
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux through ``oc``/``kubectl exec -it``."""
