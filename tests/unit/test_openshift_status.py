@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +170,28 @@ def test_credential_warnings_name_missing_and_stale_objects() -> None:
     assert "ConfigMap paude-gitconfig (gitconfig) is not in the cluster" in warnings[1]
     assert "Secret paude-gcloud-adc (gcloud) is older than the local file" in warnings[0]
     assert credential_warnings({"gcloud": 100}, {"gcloud": 100}) == []
+
+
+def test_missing_kubeconfig_means_not_logged_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paude.backends.openshift.client import load_kubeconfig
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(NotLoggedInError, match="no usable kubeconfig") as err:
+        load_kubeconfig(None)
+    assert "oc login" in (err.value.hint or "")
+
+
+def test_unknown_context_means_not_logged_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paude.backends.openshift.client import load_kubeconfig
+
+    config = tmp_path / "config"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\ncurrent-context: ''\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    with pytest.raises(NotLoggedInError, match="Context 'prod' not found"):
+        load_kubeconfig("prod")
