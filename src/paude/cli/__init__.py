@@ -26,8 +26,9 @@ def _configure_logging(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its code."""
-    import click
+    import typer
 
+    import paude.cli.blocked  # noqa: F401 - registers blocked and allow
     from paude.cli import commands  # noqa: F401 - registers the subcommands
     from paude.cli.app import app
     from paude.cli.context import Globals
@@ -45,12 +46,16 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print_error(err, as_json=as_json)
         sys.exit(err.exit_code)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         sys.exit(done.exit_code)
-    except click.ClickException as err:
-        err.show()
+    except typer.TyperException as err:  # usage errors: unknown option, bad value
+        show = getattr(err, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"Error: {err.format_message()}\n")
         sys.exit(EXIT_USAGE)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("Interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
