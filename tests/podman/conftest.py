@@ -93,7 +93,6 @@ class PaudeCLI:
             # Keep the user's image store while HOME points at the scratch home.
             env["XDG_DATA_HOME"] = f"{user.pw_dir}/.local/share"
             env["XDG_CONFIG_HOME"] = f"{user.pw_dir}/.config"
-            env["XDG_RUNTIME_DIR"] = f"/run/user/{user.pw_uid}"
         env.update(self.extra_env)
         return env
 
