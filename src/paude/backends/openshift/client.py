@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -87,6 +87,11 @@ class KubeClient:
             timeout=httpx2.Timeout(REQUEST_TIMEOUT),
             transport=transport,
         )
+
+    def on_request(self, hook: Callable[[httpx2.Request], None]) -> None:
+        """Call ``hook`` before every HTTP request (bench/openshift_start.py counts them)."""
+        # lightkube Client -> GenericSyncClient -> httpx Client; no public hook exists.
+        self._client._client._client.event_hooks["request"].append(hook)
 
     @contextmanager
     def _errors(self, verb: str, kind: str) -> Iterator[None]:
