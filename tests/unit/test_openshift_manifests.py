@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from paude.backends.base import SessionSpec
 from paude.backends.openshift.credentials import (
     CredentialSource,
@@ -17,7 +19,7 @@ from paude.backends.openshift.manifests import (
     build_session_plan,
     secret_env_keys,
 )
-from paude.backends.openshift.objects import ClusterSettings, proxy_name
+from paude.backends.openshift.objects import ClusterSettings, proxy_name, sibling_proxy_image
 from paude.backends.openshift.policies import (
     build_admin_agent_policy,
     build_agent_policy,
@@ -211,3 +213,20 @@ def test_session_objects_hold_no_secret_values() -> None:
     assert not by_kind(objs, "Secret")
     text = repr(objs)
     assert "eyJ" not in text and "secretName" in text
+
+
+@pytest.mark.parametrize(
+    ("agent", "proxy"),
+    [
+        ("registry.example/team/paude-agent:1", "registry.example/team/paude-proxy:1"),
+        ("r:5000/a/paude", "r:5000/a/paude-proxy"),
+        ("r:5000/x/paude:2@sha256:abc", "r:5000/x/paude-proxy:2"),
+    ],
+)
+def test_proxy_image_is_pushed_beside_the_agent_image(agent: str, proxy: str) -> None:
+    assert sibling_proxy_image(agent) == proxy
+
+
+def test_claude_settings_reach_the_entrypoints_seed_dir() -> None:
+    mounts = {m["name"]: m["mountPath"] for m in pod_spec()["containers"][0]["volumeMounts"]}
+    assert mounts["claude"] == "/run/paude/seed/claude"

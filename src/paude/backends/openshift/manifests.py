@@ -20,8 +20,8 @@ from typing import Any
 from paude.backends.base import SessionSpec
 from paude.backends.openshift.objects import (
     AGENT_CONTAINER,
-    CLAUDE_KEY,
     CLAUDE_SECRET,
+    CLAUDE_SEED_DIR,
     CREDENTIALS_ROOT,
     GCLOUD_KEY,
     GCLOUD_SECRET,
@@ -99,7 +99,6 @@ def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, A
     env = {"PAUDE_WORKSPACE": WORKSPACE_PATH, "PAUDE_SESSION": spec.name}
     env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
     env["GIT_CONFIG_GLOBAL"] = f"{CREDENTIALS_ROOT}/git/{GITCONFIG_KEY}"
-    env["PAUDE_CLAUDE_SETTINGS"] = f"{CREDENTIALS_ROOT}/claude/{CLAUDE_KEY}"
     if not spec.allow_network:
         url = proxy_url(spec.allowed_domains, settings.namespace)
         for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
@@ -121,10 +120,9 @@ def _credential_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         {"name": "git", "configMap": {"name": GITCONFIG_CONFIGMAP, "optional": True}},
         {"name": "claude", "secret": {"secretName": CLAUDE_SECRET, "optional": True}},
     ]
-    mounts = [
-        {"name": v["name"], "mountPath": f"{CREDENTIALS_ROOT}/{v['name']}", "readOnly": True}
-        for v in volumes
-    ]
+    paths = {"gcloud": f"{CREDENTIALS_ROOT}/gcloud", "git": f"{CREDENTIALS_ROOT}/git"}
+    paths["claude"] = CLAUDE_SEED_DIR
+    mounts = [{"name": name, "mountPath": path, "readOnly": True} for name, path in paths.items()]
     return volumes, mounts
 
 

@@ -22,7 +22,9 @@ ROLE_CREDENTIALS = "credentials"
 AGENT_CONTAINER = "agent"
 TMUX_SESSION = "paude"
 WORKSPACE_PATH = "/workspace"
-CREDENTIALS_ROOT = "/var/run/paude"
+CREDENTIALS_ROOT = "/run/paude"
+# The agent image seeds $HOME/.claude from here (see container/data/paude-entrypoint).
+CLAUDE_SEED_DIR = "/run/paude/seed/claude"
 
 # Created by ``paude setup``; sessions only reference them (``optional: true``).
 GCLOUD_SECRET = "paude-gcloud-adc"
@@ -33,7 +35,8 @@ CLAUDE_SECRET = "paude-claude-settings"
 CLAUDE_KEY = "settings.json"
 
 DEFAULT_IMAGE = "quay.io/paude/paude:0.1.0"
-DEFAULT_PROXY_IMAGE = "docker.io/ubuntu/squid:6.10-24.10_edge"
+PROXY_IMAGE_NAME = "paude-proxy"
+DEFAULT_PROXY_IMAGE = "quay.io/paude/paude-proxy:0.1.0"
 DEFAULT_STORAGE = "10Gi"
 
 __all__ = ["PROXY_PORT"]
@@ -52,6 +55,18 @@ class ClusterSettings:
     egress_firewall: bool = False
 
 
+def sibling_proxy_image(image: str) -> str:
+    """Return the proxy image pushed beside ``image``: same repository path and tag.
+
+    ``registry.example/team/paude-agent:1`` -> ``registry.example/team/paude-proxy:1``.
+    """
+    path = image.split("@", 1)[0]  # a digest names the agent image only
+    head, slash, last = path.rpartition("/")
+    tag = last.partition(":")[2]
+    name = f"{head}{slash}{PROXY_IMAGE_NAME}"
+    return f"{name}:{tag}" if tag else name
+
+
 def cluster_settings(
     config: BackendConfig, namespace: str, *, egress_firewall: bool = False
 ) -> ClusterSettings:
@@ -59,6 +74,7 @@ def cluster_settings(
     return ClusterSettings(
         namespace=namespace,
         image=config.image or DEFAULT_IMAGE,
+        proxy_image=sibling_proxy_image(config.image) if config.image else DEFAULT_PROXY_IMAGE,
         resources=config.resources,
         egress_firewall=egress_firewall,
     )

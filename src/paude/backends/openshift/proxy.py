@@ -23,7 +23,8 @@ from paude.backends.openshift.objects import (
 )
 from paude.squid import PROXY_PORT, render_squid_conf
 
-SQUID_CONF_DIR = "/etc/paude-squid"
+# The proxy image runs `squid -N -f /etc/squid/paude/squid.conf` (Containerfile.proxy).
+SQUID_CONF_DIR = "/etc/squid/paude"
 SQUID_CONF_KEY = "squid.conf"
 # squid writes its logs, spool and runtime files here; the root filesystem is read-only.
 _WRITABLE_DIRS = {
@@ -57,7 +58,6 @@ def _proxy_container(domains: tuple[str, ...], settings: ClusterSettings) -> dic
         "name": "squid",
         "image": settings.proxy_image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["squid", "-N", "-d", "1", "-f", f"{SQUID_CONF_DIR}/{SQUID_CONF_KEY}"],
         "ports": [{"name": "proxy", "containerPort": PROXY_PORT, "protocol": "TCP"}],
         "readinessProbe": probe,
         "livenessProbe": {**probe, "initialDelaySeconds": 10},
