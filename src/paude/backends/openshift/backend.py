@@ -103,25 +103,20 @@ class OpenShiftBackend:
     def start_session(self, spec: SessionSpec) -> Session:
         """Apply every object of the session and wait for its pod; converge if it exists."""
         plan = self.plan_session(spec)
-        if spec.allow_network:
-            self.reporter.warn(
-                "--allow-network: the agent can reach any host; no proxy or egress policy applies"
-            )
         for warning in stale_credentials(self._api, spec.credentials):
             self.reporter.warn(warning)
         keys = secret_env_keys(spec)
-        with self.reporter.status(f"Applying the objects of session {spec.name}"):
-            if keys:
-                self._api.apply(build_env_secret(spec, keys, self._settings()))
-            for step in plan.steps:
-                if isinstance(step, Manifest):
-                    self._api.apply(step.obj)
-        with self.reporter.status(f"Waiting for the pod of session {spec.name}"):
-            self._api.wait_pod_ready(
-                agent_pod_name(spec.name),
-                owner=agent_name(spec.name),
-                timeout=self._ready_timeout,
-            )
+        # The CLI shows a status around this call: report progress as lines only.
+        self.reporter.info(f"Applying {len(plan.steps)} objects of session {spec.name}")
+        if keys:
+            self._api.apply(build_env_secret(spec, keys, self._settings()))
+        for step in plan.steps:
+            if isinstance(step, Manifest):
+                self._api.apply(step.obj)
+        self.reporter.info(f"Waiting for the pod {agent_pod_name(spec.name)}")
+        self._api.wait_pod_ready(
+            agent_pod_name(spec.name), owner=agent_name(spec.name), timeout=self._ready_timeout
+        )
         session = self.find_session(spec.name)
         if session is None:  # deleted while we waited
             raise _not_found(spec.name)

@@ -1,0 +1,139 @@
+"""OpenShiftBackend's executor logic against an in-memory API (real behaviour: tests/k8s)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes import RecordingRunner
+from paude.backends.base import NullReporter, SessionSpec, SessionStatus
+from paude.backends.openshift.backend import OpenShiftBackend
+from paude.config.models import BackendConfig, PaudeConfig
+from paude.errors import PaudeError, SessionNotFoundError
+
+READY = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+
+
+class FakeKube:
+    """Objects by (kind, name); pods appear Ready when their StatefulSet is applied."""
+
+    namespace = "team-a"
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.applied: list[str] = []
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        key = (obj["kind"], obj["metadata"]["name"])
+        self.applied.append("/".join(key))
+        stored = {**obj, "metadata": {**obj["metadata"], "creationTimestamp": "2026-01-01"}}
+        self.objects[key] = stored
+        if obj["kind"] == "StatefulSet":
+            template = obj["spec"]["template"]["metadata"]
+            pod = {"kind": "Pod", "metadata": {**template, "name": f"{key[1]}-0"}, "status": READY}
+            self.objects[("Pod", f"{key[1]}-0")] = pod
+        if obj["kind"] == "Deployment":
+            stored["status"] = {"readyReplicas": 1}
+        return stored
+
+    def get(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, name))
+
+    def list_objects(
+        self, api_version: str, kind: str, selector: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        return [
+            o
+            for (k, _), o in self.objects.items()
+            if k == kind and selector.items() <= o["metadata"].get("labels", {}).items()
+        ]
+
+    def has_kind(self, api_version: str, kind: str) -> bool:
+        return False
+
+    def delete(self, api_version: str, kind: str, name: str) -> None:
+        self.objects.pop((kind, name), None)
+        if kind == "StatefulSet":
+            self.objects.pop(("Pod", f"{name}-0"), None)
+
+    def wait_pod_ready(self, name: str, *, owner: str, timeout: float) -> dict[str, Any]:
+        return self.objects[("Pod", name)]
+
+
+def make(kube: FakeKube, runner: RecordingRunner | None = None) -> OpenShiftBackend:
+    config = PaudeConfig(backend=BackendConfig(type="openshift", image="r.example/paude:1"))
+    return OpenShiftBackend(
+        config,
+        runner=runner or RecordingRunner(),
+        reporter=NullReporter(),
+        client=kube,  # type: ignore[arg-type]
+        kube_cli="kubectl",
+    )
+
+
+def spec(name: str, domains: tuple[str, ...] = (".googleapis.com",), **kw: Any) -> SessionSpec:
+    return SessionSpec(name, Path("/src") / name, domains, **kw)
+
+
+def kinds(kube: FakeKube) -> set[str]:
+    return {kind for kind, _ in kube.objects}
+
+
+def test_start_applies_policies_first_and_returns_running_session() -> None:
+    kube = FakeKube()
+    session = make(kube).start_session(spec("demo", env={"ANTHROPIC_API_KEY": "k"}))
+    assert session.status is SessionStatus.RUNNING and session.workspace == "/src/demo"
+    assert kube.applied[0] == "Secret/paude-demo-env"
+    assert (
+        kube.applied[1].startswith("NetworkPolicy/")
+        and kube.applied[-1] == "StatefulSet/paude-demo"
+    )
+
+
+def test_stop_keeps_pvc_and_shared_proxy_until_last_user() -> None:
+    kube = FakeKube()
+    backend = make(kube)
+    backend.start_session(spec("a"))
+    backend.start_session(spec("b"))
+    backend.stop_session("a")
+    assert ("Deployment" in kinds(kube)) and (
+        "PersistentVolumeClaim",
+        "paude-a-workspace",
+    ) in kube.objects
+    backend.stop_session("b")
+    assert kinds(kube) == {"PersistentVolumeClaim"}
+    assert [s.name for s in backend.list_sessions()] == []
+    assert backend.remove_workspace("a") == ["paude-a-workspace"]
+
+
+def test_stop_of_unknown_session_raises() -> None:
+    with pytest.raises(SessionNotFoundError, match="no session named 'ghost'"):
+        make(FakeKube()).stop_session("ghost")
+
+
+def test_attach_and_exec_argv() -> None:
+    kube, runner = FakeKube(), RecordingRunner()
+    backend = make(kube, runner)
+    backend.start_session(spec("demo"))
+    backend.attach_session("demo")
+    assert backend.exec_in_session("demo", ["ls", "-l"]) == 0
+    attach, run = runner.calls
+    assert attach[-8:] == ("paude-demo-0", "-c", "agent", "--", "tmux", "attach", "-t", "paude")
+    assert attach[0] == "kubectl" and "-it" in attach
+    assert run[-3:] == ("--", "ls", "-l")
+    assert "--namespace" in run and "team-a" in run
+
+
+def test_attach_to_missing_session_raises() -> None:
+    with pytest.raises(SessionNotFoundError, match="no session named 'x'"):
+        make(FakeKube()).attach_session("x")
+
+
+def test_sync_is_not_available_yet() -> None:
+    kube = FakeKube()
+    backend = make(kube)
+    backend.start_session(spec("demo"))
+    with pytest.raises(PaudeError, match="not available on the openshift backend yet"):
+        backend.sync_workspace("demo")
