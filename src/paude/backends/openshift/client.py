@@ -7,6 +7,7 @@ boundary as plain dicts, the same ones the pure builders return.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -80,17 +81,25 @@ class KubeClient:
         self.server: str = config.cluster.server
         # Typed as Any: lightkube's overloads are keyed on its model classes, and
         # this boundary deals in the builders' plain dicts.
-        self._client: Any = Client(
-            config,
+        self._config, self._transport = config, transport
+        self._hooks: list[Callable[[httpx2.Request], None]] = []
+        self._client: Any = self._new_client()
+
+    def _new_client(self) -> Any:
+        client = Client(
+            self._config,
             namespace=self.namespace,
             field_manager=FIELD_MANAGER,
             timeout=httpx2.Timeout(REQUEST_TIMEOUT),
-            transport=transport,
+            transport=self._transport,
         )
+        # lightkube Client -> GenericSyncClient -> httpx Client; no public hook exists.
+        client._client._client.event_hooks["request"].extend(self._hooks)
+        return client
 
     def on_request(self, hook: Callable[[httpx2.Request], None]) -> None:
         """Call ``hook`` before every HTTP request (bench/openshift_start.py counts them)."""
-        # lightkube Client -> GenericSyncClient -> httpx Client; no public hook exists.
+        self._hooks.append(hook)
         self._client._client._client.event_hooks["request"].append(hook)
 
     @contextmanager
@@ -181,7 +190,7 @@ class KubeClient:
         """
         deadline = time.monotonic() + timeout
         waiting, seen = "no pod yet", False
-        with self._watch_pod(name) as events:
+        with self._watch_pod(name, timeout) as events:
             while (remaining := deadline - time.monotonic()) > 0:
                 try:
                     item = events.get(timeout=min(remaining, 3.0))
@@ -210,21 +219,28 @@ class KubeClient:
             raise pending_error(pod, waiting, events)
 
     @contextmanager
-    def _watch_pod(self, name: str) -> Iterator[queue.Queue[Any]]:
-        """Yield a queue fed by a watch on one pod (a thread, so waits have a deadline).
+    def _watch_pod(self, name: str, timeout: float) -> Iterator[queue.Queue[Any]]:
+        """Yield a queue fed by a watch on one pod, run in a thread so waits have a deadline.
 
-        lightkube's watch re-issues requests forever without yielding, so a
-        deadline cannot be checked inside it; the daemon thread ends with the
-        process or at the first error.
+        lightkube's watch re-issues requests without yielding, so no deadline
+        can be checked inside it. The watch has its own client, closed on exit,
+        and a server-side timeout: the thread ends at most ``timeout`` s later.
         """
         events: queue.Queue[Any] = queue.Queue()
+        watcher = self._new_client()
+        server_timeout = max(1, math.ceil(timeout))
 
         def feed() -> None:
             try:
-                for op, pod in self._client.watch(Pod, fields={"metadata.name": name}):
+                for op, pod in watcher.watch(
+                    Pod, fields={"metadata.name": name}, server_timeout=server_timeout
+                ):
                     events.put((op, pod.to_dict()))
             except Exception as err:  # handed to the waiting thread, which raises it
                 events.put(err)
 
         threading.Thread(target=feed, name=f"watch-{name}", daemon=True).start()
-        yield events
+        try:
+            yield events
+        finally:
+            watcher.close()
