@@ -137,3 +137,12 @@ def test_sync_is_not_available_yet() -> None:
     backend.start_session(spec("demo"))
     with pytest.raises(PaudeError, match="not available on the openshift backend yet"):
         backend.sync_workspace("demo")
+
+
+def test_exec_in_a_pending_session_is_refused() -> None:
+    kube = FakeKube()
+    backend = make(kube)
+    backend.start_session(spec("demo"))
+    kube.objects[("Pod", "paude-demo-0")]["status"] = {"phase": "Pending"}
+    with pytest.raises(PaudeError, match="session demo is pending: phase Pending"):
+        backend.exec_in_session("demo", ["true"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from paude.backends.base import Reporter, Session, SessionSpec
+from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
 from paude.backends.openshift.credentials import build_env_secret
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
 from paude.backends.openshift.manifests import build_session_plan, secret_env_keys
@@ -124,13 +124,13 @@ class OpenShiftBackend:
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux through ``oc``/``kubectl exec -it``."""
-        self._require(name)
+        self._require(name, running=True)
         self.runner.exec_replace(build_attach_argv(self._cli(), **self._target(name)))
         return 0  # only reached with a recording runner
 
     def exec_in_session(self, name: str, argv: Sequence[str]) -> int:
         """Run ``argv`` in the agent container; stdout, stderr and the exit code pass through."""
-        self._require(name)
+        self._require(name, running=True)
         full = build_exec_argv(self._cli(), **self._target(name), command=list(argv))
         return self.runner.stream(full, timeout=None)
 
@@ -204,9 +204,16 @@ class OpenShiftBackend:
         ]
         return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
-    def _require(self, name: str) -> None:
-        if self.find_session(name) is None:
+    def _require(self, name: str, *, running: bool = False) -> None:
+        session = self.find_session(name)
+        if session is None:
             raise _not_found(name)
+        if running and session.status not in (SessionStatus.RUNNING, SessionStatus.DEGRADED):
+            detail = f": {session.detail}" if session.detail else ""
+            raise PaudeError(
+                f"session {name} is {session.status.value}{detail}",
+                hint="Run paude in its workspace to start it again.",
+            )
 
     def _cli(self) -> str:
         return self._kube_cli or pick_kube_cli()
