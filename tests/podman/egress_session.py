@@ -35,6 +35,7 @@ class Sandbox:
     root: Path
     python: str
     sessions: list[str] = field(default_factory=list)
+    started: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
 
     @property
     def home(self) -> Path:
@@ -119,7 +120,9 @@ class Sandbox:
         name = random_name("pt")
         self.sessions.append(name)
         self._warm_images(name, flags)
-        self.paude("--detach", "--name", name, *flags, workspace=self._workspace(name))
+        self.started[name] = self.paude(
+            "--detach", "--name", name, *flags, workspace=self._workspace(name)
+        )
         return name
 
     def _warm_images(self, name: str, flags: tuple[str, ...]) -> None:
