@@ -85,7 +85,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return
 
-    def _log(self, body: bytes) -> None:
+    def _log(self, body: bytes, **extra: object) -> None:
         record = {
             "listener": self.listener,
             "method": self.command,
@@ -94,6 +94,7 @@ class Handler(BaseHTTPRequestHandler):
             "client": self.client_address[0],
             "headers": dict(self.headers),
             "body": body[:4000].decode("utf-8", "replace"),
+            **extra,
         }
         sys.stdout.write(json.dumps(record) + "\n")
         sys.stdout.flush()
@@ -112,14 +113,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._log(body)
-        if not self.path.startswith("/v1/messages"):
-            self._send(200, b"{}", "application/json")
-            return
         try:
             request = json.loads(body or b"{}")
         except ValueError:
             request = {}
+        if not isinstance(request, dict):
+            request = {}
+        self._log(body, stream=request.get("stream"), model=request.get("model"))
+        if not self.path.startswith("/v1/messages"):
+            self._send(200, b"{}", "application/json")
+            return
         model = str(request.get("model", "claude-test"))
         if "count_tokens" in self.path:
             self._send(200, b'{"input_tokens": 3}', "application/json")
