@@ -80,6 +80,9 @@ def _message(model: str) -> bytes:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes: without TCP_NODELAY every
+    # keep-alive response waits ~40 ms for a delayed ACK (skews the benchmark).
+    disable_nagle_algorithm = True
     listener = "?"
 
     def log_message(self, format: str, *args: object) -> None:
