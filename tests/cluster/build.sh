@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build (once, cached by version) the binaries of the test Kubernetes cluster:
 # kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from
-# k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, and kwok + kwokctl.
+# k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, and kwok + kwokctl
+# (sigs.k8s.io/kwok, patched: see build_kwok).
 #
 # Everything comes from the Go module proxy; nothing is downloaded from
 # anywhere else. See docs/test-cluster.md.
@@ -14,6 +15,7 @@ set -euo pipefail
 KUBE_VERSION="${PAUDE_KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${PAUDE_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${PAUDE_KWOK_VERSION:-v0.8.0}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 CACHE="${PAUDE_CLUSTER_CACHE:-$HOME/.cache/paude-test-cluster}"
 GO="${GO:-}"
@@ -90,11 +92,11 @@ build_kube() {
             ldflags+=" -X $p.gitTreeState=clean"
         done
         mkdir -p "$KUBE_DIR"
-        for cmd in "${KUBE_CMDS[@]}"; do
-            log "  go build $cmd"
-            "$GO" build -trimpath -tags selinux,notest -ldflags "$ldflags" \
-                -o "$KUBE_DIR/$cmd" "k8s.io/kubernetes/cmd/$cmd"
-        done
+        # One go build for all four: they share most packages, and the links
+        # run in parallel.
+        log "  go build ${KUBE_CMDS[*]}"
+        "$GO" build -trimpath -tags selinux,notest -ldflags "$ldflags" \
+            -o "$KUBE_DIR/" "${KUBE_CMDS[@]/#/k8s.io/kubernetes/cmd/}"
     )
     touch "$KUBE_DIR/.stamp"
 }
@@ -118,17 +120,28 @@ build_etcd() {
 }
 
 build_kwok() {
-    [[ -f "$KWOK_DIR/.stamp" ]] && return 0
+    # kwok is built from its module with a small patch (kwok-$V-exec.patch):
+    # v0.8.0's exec loses the command's exit code (kubectl exec always exits
+    # 1) and never closes the command's stdin (so `tar x`, `cat` hang).
+    local patch="$HERE/kwok-$KWOK_VERSION-exec.patch" want="unpatched" src dir
+    [[ -f "$patch" ]] && want="$(sha256sum <"$patch" | cut -d' ' -f1)"
+    [[ -f "$KWOK_DIR/.stamp" && "$(cat "$KWOK_DIR/.stamp")" == "$want" ]] && return 0
     log "building kwok $KWOK_VERSION"
+    dir="$(cd "$CACHE" && "$GO" mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    src="$CACHE/src/kwok-$KWOK_VERSION"
+    rm -rf "$src"
+    cp -r "$dir" "$src"
+    chmod -R u+w "$src"
+    if [[ -f "$patch" ]]; then
+        patch -d "$src" -p1 --quiet <"$patch"
+    fi
     mkdir -p "$KWOK_DIR"
     (
-        cd "$CACHE"
-        GOBIN="$KWOK_DIR" "$GO" install -trimpath -ldflags "-s -w" \
-            "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" \
-            "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
+        cd "$src"
+        "$GO" build -trimpath -ldflags "-s -w" -o "$KWOK_DIR/" ./cmd/kwok ./cmd/kwokctl
     )
-    # The stage definitions (volume stages in particular) ship in the module.
-    touch "$KWOK_DIR/.stamp"
+    printf '%s' "$want" >"$KWOK_DIR/.stamp"
 }
 
 main() {

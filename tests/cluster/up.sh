@@ -24,6 +24,8 @@ while IFS='=' read -r key value; do
 done < <("$HERE/build.sh")
 
 export KWOK_WORKDIR="$STATE/kwok"
+# So that kwokctl never looks for (or downloads) binaries of its own.
+export KWOK_KUBE_VERSION="$KUBE_VERSION" KWOK_KUBECTL_BINARY="$KUBECTL"
 KUBECONFIG_PATH="$STATE/kubeconfig"
 EXEC_ROOT="$STATE/exec"
 LOGS_FILE="$STATE/logs/container.log"
