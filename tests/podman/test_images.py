@@ -161,9 +161,17 @@ def test_entrypoint_session_lives_as_long_as_tmux(
     wait_until(lambda: not is_running(name), seconds=15, what="the container to exit")
 
 
-def test_entrypoint_exits_when_the_agent_exits(agent_image: str, containers: list[str]) -> None:
+def test_session_outlives_the_agent_and_enter_restarts_it(
+    agent_image: str, containers: list[str]
+) -> None:
     name = start_agent(agent_image, containers, args=("--version",))
-    wait_until(lambda: not is_running(name), seconds=30, what="the container to exit")
+    wait_until(lambda: "The agent exited with status 0" in pane_text(name), seconds=30,
+               what="the exit notice")
+    assert "(Claude Code)" in pane_text(name)  # the agent's own output stays readable
+    assert is_running(name)
+    podman("exec", name, "tmux", "send-keys", "-t", "paude", "Enter")
+    wait_until(lambda: pane_text(name).count("(Claude Code)") == 2, seconds=30,
+               what="the agent to run again")
 
 
 def test_proxy_answers_on_3128(proxy_image: str, containers: list[str], tmp_path: Path) -> None:

@@ -1,0 +1,148 @@
+"""A podman session end to end, as a person uses it: start, attach, detach,
+reattach, list, stop. Rootful and rootless (the ``paude_cli`` fixture)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from conftest import PaudeCLI
+
+CLAUDE_VERSION = "2.1.332"
+
+
+def wait_until(what: str, probe: Callable[[], bool], *, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+class Terminal:
+    """A real terminal (a host tmux session) that a test types into and reads."""
+
+    def __init__(self) -> None:
+        self.name = f"paude-test-term-{secrets.token_hex(4)}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "200", "-y", "50",
+                        "bash --norc --noprofile"], check=True, timeout=30)
+
+    def type(self, text: str, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True,
+                       timeout=30)
+        if keys:
+            subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True,
+                           timeout=30)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", self.name],
+                              capture_output=True, text=True, check=True, timeout=30).stdout
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, timeout=30)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    term = Terminal()
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def tmux_server_pid(cli: PaudeCLI) -> str:
+    return cli.run("exec", "--", "tmux", "display-message", "-p", "#{pid}").stdout.strip()
+
+
+def paude_command(cli: PaudeCLI) -> str:
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in cli.env().items())
+    return f"cd {shlex.quote(str(cli.workspace))} && env {env} {shlex.join(cli.argv())}"
+
+
+def test_exec_runs_claude_inside_the_sandbox(paude_cli: PaudeCLI) -> None:
+    paude_cli.start()
+    out = paude_cli.run("exec", "--", "claude", "--version").stdout
+    assert f"{CLAUDE_VERSION} (Claude Code)" in out
+
+
+def test_exec_passes_stdout_stderr_and_exit_code(paude_cli: PaudeCLI) -> None:
+    paude_cli.start()
+    proc = paude_cli.run("exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7",
+                         check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr.strip()) == (7, "out\n", "err")
+
+
+def test_attach_detach_and_reattach_to_the_same_session(
+    paude_cli: PaudeCLI, terminal: Terminal
+) -> None:
+    name = paude_cli.start()
+    pid_before = tmux_server_pid(paude_cli)
+    terminal.type(paude_command(paude_cli), "Enter")
+    wait_until("the agent's screen", lambda: "Claude Code" in terminal.screen())
+    assert f"paude: {name}" in terminal.screen(), terminal.screen()  # our status line
+    terminal.type("", "C-b", "d")
+    wait_until("detach", lambda: "[detached" in terminal.screen())
+    terminal.type("clear", "Enter")
+    terminal.type(paude_command(paude_cli), "Enter")
+    wait_until("the agent's screen again", lambda: "Claude Code" in terminal.screen())
+    assert tmux_server_pid(paude_cli) == pid_before
+
+
+def test_sessions_json_and_stop_leave_nothing_behind(paude_cli: PaudeCLI) -> None:
+    name = paude_cli.start()
+    listed = json.loads(paude_cli.run("sessions", "--json").stdout)
+    mine = next(s for s in listed if s["name"] == name)
+    assert mine["workspace"] == str(paude_cli.workspace)
+    assert mine["backend"] == "podman"
+    assert mine["status"] == "running"
+    assert mine["network"] == "restricted"
+    assert mine["created_at"].startswith("20")
+    paude_cli.run("stop", name)
+    label = f"label=paude.io/session={name}"
+    assert paude_cli.podman("ps", "-aq", "--filter", label).stdout.strip() == ""
+    assert paude_cli.podman("network", "ls", "-q", "--filter", label).stdout.strip() == ""
+    assert paude_cli.podman("volume", "ls", "-q", "--filter", label).stdout.strip() == ""
+    assert paude_cli.podman("network", "exists", f"paude-{name}", check=False).returncode == 1
+    gone = paude_cli.run("stop", name, check=False)
+    assert gone.returncode == 1 and f"no session named '{name}'" in gone.stderr
+
+
+def test_credentials_reach_the_agent_read_only_and_secrets_do_not(paude_cli: PaudeCLI) -> None:
+    paude_cli.start()
+    script = r"""
+    set -u
+    cat ~/.gitconfig | grep -q 'Paude Test' && echo gitconfig=present
+    test -f ~/.config/gcloud/application_default_credentials.json && echo gcloud=present
+    touch ~/.gitconfig 2>/dev/null && echo gitconfig=WRITABLE || echo gitconfig=read-only
+    touch ~/.config/gcloud/x 2>/dev/null && echo gcloud=WRITABLE || echo gcloud=read-only
+    test -f ~/.claude/settings.json && echo claude=copied
+    echo changed > ~/.claude/settings.json && echo claude-copy=writable
+    test -f ~/.claude.json && echo claude.json=copied
+    test -e ~/.ssh && echo ssh=LEAKED || echo ssh=absent
+    test -e ~/.config/gh && echo gh=LEAKED || echo gh=absent
+    grep -rl 'PRIVATE KEY THAT MUST NOT LEAK\|gho_LEAK' / 2>/dev/null \
+        --exclude-dir=proc --exclude-dir=sys && echo secret=LEAKED || echo secret=absent
+    """
+    out = paude_cli.run("exec", "--", "sh", "-c", script).stdout.split()
+    assert out == ["gitconfig=present", "gcloud=present", "gitconfig=read-only",
+                   "gcloud=read-only", "claude=copied", "claude-copy=writable",
+                   "claude.json=copied", "ssh=absent", "gh=absent", "secret=absent"]
+    # The agent's copy changed; the host's settings did not.
+    assert (paude_cli.home / ".claude" / "settings.json").read_text() == '{"theme": "dark"}'
+
+
+def test_workspace_files_belong_to_the_host_user(paude_cli: PaudeCLI) -> None:
+    paude_cli.start()
+    paude_cli.run("exec", "--", "sh", "-c", "echo hello > made-by-agent.txt")
+    made = paude_cli.workspace / "made-by-agent.txt"
+    assert made.read_text() == "hello\n"
+    expected_uid = paude_cli.workspace.stat().st_uid if paude_cli.mode == "rootless" else 1000
+    assert made.stat().st_uid == expected_uid
