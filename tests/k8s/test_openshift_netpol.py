@@ -18,6 +18,7 @@ import yaml
 
 from paude.backends.base import NullReporter, SessionSpec
 from paude.backends.openshift.backend import OpenShiftBackend
+from paude.backends.openshift.policies import build_admin_agent_policy, build_admin_proxy_policy
 from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources
 from paude.runner import SystemRunner
 
@@ -62,6 +63,28 @@ def connections(tmp: Path, objs: list[dict[str, Any]]) -> set[tuple[str, str, st
     return {(c["src"].split("[")[0], c["dst"].split("[")[0], c["conn"]) for c in json.loads(out)}
 
 
+def start(cluster: Cluster, namespace: str) -> str:
+    """Start a restricted session as the current KUBECONFIG's user; return its name."""
+    config = PaudeConfig(
+        backend=BackendConfig(type="openshift", namespace=namespace, image="x:1", resources=SMALL)
+    )
+    backend = OpenShiftBackend(config, runner=SystemRunner(), reporter=NullReporter())
+    name = cluster.random_name("n")
+    backend.start_session(SessionSpec(name, Path("/w"), (".googleapis.com",)))
+    return name
+
+
+def stand_ins(namespace: str) -> list[dict[str, Any]]:
+    kube_system = {"kubernetes.io/metadata.name": "kube-system"}
+    stand_ins = [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": "kube-system", "labels": kube_system}},
+        stand_in_pod("coredns", "kube-system", {"k8s-app": "kube-dns"}, "10.250.0.10"),
+        stand_in_pod("other", namespace, {"app": "other"}, "10.250.0.11"),
+    ]  # fmt: skip
+    return stand_ins
+
+
 def test_applied_policies_isolate_the_agent(
     cluster: Cluster,
     namespace: str,
@@ -70,24 +93,12 @@ def test_applied_policies_isolate_the_agent(
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(limited_kubeconfig))
-    config = PaudeConfig(
-        backend=BackendConfig(type="openshift", namespace=namespace, image="x:1", resources=SMALL)
-    )
-    backend = OpenShiftBackend(config, runner=SystemRunner(), reporter=NullReporter())
-    name = cluster.random_name("n")
-    backend.start_session(SessionSpec(name, Path("/w"), (".googleapis.com",)))
-    kube_system = {"kubernetes.io/metadata.name": "kube-system"}
-    stand_ins = [
-        {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": "kube-system", "labels": kube_system}},
-        stand_in_pod("coredns", "kube-system", {"k8s-app": "kube-dns"}, "10.250.0.10"),
-        stand_in_pod("other", namespace, {"app": "other"}, "10.250.0.11"),
-    ]  # fmt: skip
-    conns = connections(tmp_path, applied(cluster, namespace) + stand_ins)
-    agent = f"{namespace}/paude-{name}-0"
+    name = start(cluster, namespace)
+    conns = connections(tmp_path, applied(cluster, namespace) + stand_ins(namespace))
+    agent = f"{namespace}/paude-{name}"  # the analyser names pods by their owner
     from_agent = {(dst, conn) for src, dst, conn in conns if src == agent}
     proxies = {dst for dst, _ in from_agent if "paude-proxy-" in dst}
-    assert len(proxies) == 1
+    assert len(proxies) == 1, "\n".join(map(str, sorted(conns)))
     assert from_agent == {
         (proxies.pop(), "TCP 3128"),
         ("kube-system/coredns", "TCP 53,5353,UDP 53,5353"),
@@ -95,3 +106,33 @@ def test_applied_policies_isolate_the_agent(
     assert {src for src, dst, _ in conns if dst == agent} == set()
     to_proxy = {src for src, dst, _ in conns if "paude-proxy-" in dst}
     assert to_proxy == {agent}
+
+
+def test_allow_all_ingress_opens_the_agent_unless_admin_policy(
+    cluster: Cluster,
+    namespace: str,
+    limited_kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(limited_kubeconfig))
+    name = start(cluster, namespace)
+    cluster.apply(  # what a namespace admin (or an OpenShift project template) adds
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-from-all-namespaces", "namespace": namespace},
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"namespaceSelector": {}}]}],
+            },
+        }
+    )
+    agent = f"{namespace}/paude-{name}"
+    objs = applied(cluster, namespace) + stand_ins(namespace)
+    opened = {src for src, dst, _ in connections(tmp_path, objs) if dst == agent}
+    assert f"{namespace}/other" in opened  # NetworkPolicies union: documented limitation
+    admin = [build_admin_agent_policy(), build_admin_proxy_policy()]
+    closed = {src for src, dst, _ in connections(tmp_path, objs + admin) if dst == agent}
+    assert {src for src in closed if "/" in src} == set()  # no pod of the cluster

@@ -24,6 +24,7 @@ class FakeKube:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.applied: list[str] = []
+        self.waited: list[str] = []
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         key = (obj["kind"], obj["metadata"]["name"])
@@ -58,8 +59,16 @@ class FakeKube:
         if kind == "StatefulSet":
             self.objects.pop(("Pod", f"{name}-0"), None)
 
-    def wait_pod_ready(self, name: str, *, owner: str, timeout: float) -> dict[str, Any]:
-        return self.objects[("Pod", name)]
+    def wait_pod_ready(
+        self,
+        name: str | None = None,
+        *,
+        labels: dict[str, str] | None = None,
+        owner: tuple[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        self.waited.append(name or owner[1])
+        return {"status": READY}
 
 
 def make(kube: FakeKube, runner: RecordingRunner | None = None) -> OpenShiftBackend:

@@ -24,6 +24,8 @@ from paude.backends.openshift.objects import (
     agent_name,
     agent_pod_name,
     cluster_settings,
+    proxy_id,
+    proxy_name,
     selector_labels,
 )
 from paude.backends.openshift.staleness import stale_credentials
@@ -113,14 +115,26 @@ class OpenShiftBackend:
         for step in plan.steps:
             if isinstance(step, Manifest):
                 self._api.apply(step.obj)
-        self.reporter.info(f"Waiting for the pod {agent_pod_name(spec.name)}")
-        self._api.wait_pod_ready(
-            agent_pod_name(spec.name), owner=agent_name(spec.name), timeout=self._ready_timeout
-        )
+        self._wait_ready(spec)
         session = self.find_session(spec.name)
         if session is None:  # deleted while we waited
             raise _not_found(spec.name)
         return session
+
+    def _wait_ready(self, spec: SessionSpec) -> None:
+        """Wait for the agent pod, then (restricted) for its proxy: the agent needs it at once."""
+        self.reporter.info(f"Waiting for the pod {agent_pod_name(spec.name)}")
+        owner = ("StatefulSet", agent_name(spec.name))
+        self._api.wait_pod_ready(
+            agent_pod_name(spec.name), owner=owner, timeout=self._ready_timeout
+        )
+        if not spec.allow_network:
+            proxy = proxy_name(spec.allowed_domains)
+            self._api.wait_pod_ready(
+                labels=selector_labels(ROLE_PROXY, proxy=proxy_id(spec.allowed_domains)),
+                owner=("Deployment", proxy),
+                timeout=self._ready_timeout,
+            )
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux through ``oc``/``kubectl exec -it``."""

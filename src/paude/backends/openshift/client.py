@@ -51,6 +51,11 @@ def _resource(api_version: str, kind: str) -> Any:
     return resource_registry.load(api_version, kind)
 
 
+def _is_not_found(err: BaseException) -> bool:
+    cause = err.__cause__
+    return isinstance(cause, httpx2.HTTPStatusError) and cause.response.status_code == 404
+
+
 def load_kubeconfig(context: str | None) -> Any:
     """Return lightkube's config for ``context`` (or the current one).
 
@@ -106,8 +111,11 @@ class KubeClient:
     def _errors(self, verb: str, kind: str) -> Iterator[None]:
         try:
             yield
-        except ApiError as err:
-            code, message = err.status.code or 0, err.status.message or str(err)
+        except httpx2.HTTPStatusError as err:  # ApiError, or a reply without a Status body
+            if isinstance(err, ApiError):
+                code, message = err.status.code or 0, err.status.message or str(err)
+            else:
+                code, message = err.response.status_code, err.response.reason_phrase
             raise classify_status(
                 code,
                 message,
@@ -138,7 +146,7 @@ class KubeClient:
             with self._errors("get", kind):
                 found = self._client.get(_resource(api_version, kind), name)
         except ClusterError as err:
-            if isinstance(err.__cause__, ApiError) and err.__cause__.status.code == 404:
+            if _is_not_found(err):
                 return None
             raise
         result: dict[str, Any] = found.to_dict()
@@ -158,7 +166,7 @@ class KubeClient:
             with self._errors("list", kind):
                 next(iter(self._client.list(_resource(api_version, kind), chunk_size=1)), None)
         except ClusterError as err:
-            if isinstance(err.__cause__, ApiError) and err.__cause__.status.code == 404:
+            if _is_not_found(err):
                 return False
             raise
         return True
@@ -169,7 +177,7 @@ class KubeClient:
             with self._errors("delete", kind):
                 self._client.delete(_resource(api_version, kind), name)
         except ClusterError as err:
-            if isinstance(err.__cause__, ApiError) and err.__cause__.status.code == 404:
+            if _is_not_found(err):
                 return
             raise
 
@@ -180,8 +188,18 @@ class KubeClient:
             events = list(self._client.list(Event, fields=fields))
         return [f"{e.reason}: {e.message}" for e in events if e.message]
 
-    def wait_pod_ready(self, name: str, *, owner: str, timeout: float) -> dict[str, Any]:
-        """Watch pod ``name`` until it is Running and Ready; return it.
+    def wait_pod_ready(
+        self,
+        name: str | None = None,
+        *,
+        labels: dict[str, str] | None = None,
+        owner: tuple[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        """Watch pod ``name`` (or the pods matching ``labels``) until one is Running and Ready.
+
+        ``owner`` is the ``(kind, name)`` whose Warning events explain a pod
+        that never appears.
 
         Raises:
             ClusterError: the image cannot be pulled, or the owner StatefulSet
@@ -190,13 +208,15 @@ class KubeClient:
         """
         deadline = time.monotonic() + timeout
         waiting, seen = "no pod yet", False
-        with self._watch_pod(name, timeout) as events:
+        watch = {"fields": {"metadata.name": name}} if name else {"labels": labels}
+        shown = name or f"of {owner[0]} {owner[1]}"
+        with self._watch_pods(watch, timeout) as events:
             while (remaining := deadline - time.monotonic()) > 0:
                 try:
                     item = events.get(timeout=min(remaining, 3.0))
                 except queue.Empty:
                     if not seen:
-                        self._raise_for_owner_events(owner, name, waiting)
+                        self._raise_for_owner_events(owner, shown, waiting)
                     continue
                 if isinstance(item, BaseException):
                     with self._errors("watch", "Pod"):
@@ -209,18 +229,17 @@ class KubeClient:
                 if state.ready and op != "DELETED":
                     return pod
                 waiting = state.waiting
-        events_text = self.warning_events("StatefulSet", owner)
-        err = pending_error(name, waiting, events_text)
+        err = pending_error(shown, waiting, self.warning_events(*owner))
         raise OperationTimeoutError(err.message, hint=err.hint)
 
-    def _raise_for_owner_events(self, owner: str, pod: str, waiting: str) -> None:
-        events = [e for e in self.warning_events("StatefulSet", owner) if "FailedCreate" in e]
+    def _raise_for_owner_events(self, owner: tuple[str, str], pod: str, waiting: str) -> None:
+        events = [e for e in self.warning_events(*owner) if "FailedCreate" in e]
         if events:
             raise pending_error(pod, waiting, events)
 
     @contextmanager
-    def _watch_pod(self, name: str, timeout: float) -> Iterator[queue.Queue[Any]]:
-        """Yield a queue fed by a watch on one pod, run in a thread so waits have a deadline.
+    def _watch_pods(self, selector: dict[str, Any], timeout: float) -> Iterator[queue.Queue[Any]]:
+        """Yield a queue fed by a watch on pods, run in a thread so waits have a deadline.
 
         lightkube's watch re-issues requests without yielding, so no deadline
         can be checked inside it. The watch has its own client, closed on exit,
@@ -232,14 +251,12 @@ class KubeClient:
 
         def feed() -> None:
             try:
-                for op, pod in watcher.watch(
-                    Pod, fields={"metadata.name": name}, server_timeout=server_timeout
-                ):
+                for op, pod in watcher.watch(Pod, server_timeout=server_timeout, **selector):
                     events.put((op, pod.to_dict()))
             except Exception as err:  # handed to the waiting thread, which raises it
                 events.put(err)
 
-        threading.Thread(target=feed, name=f"watch-{name}", daemon=True).start()
+        threading.Thread(target=feed, name="paude-watch", daemon=True).start()
         try:
             yield events
         finally:
