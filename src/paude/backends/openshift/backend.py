@@ -112,20 +112,16 @@ class OpenShiftBackend:
         self.reporter.info(f"Applying {len(plan.steps)} objects of session {spec.name}")
         if keys:
             self._api.apply(build_env_secret(spec, keys, self._settings()))
-        for step in plan.steps:
-            if isinstance(step, Manifest):
-                self._api.apply(step.obj)
-        self._wait_ready(spec)
-        session = self.find_session(spec.name)
-        if session is None:  # deleted while we waited
-            raise _not_found(spec.name)
-        return session
+        applied = [self._api.apply(s.obj) for s in plan.steps if isinstance(s, Manifest)]
+        pod = self._wait_ready(spec)
+        # Built from what apply and the waits returned: no further request.
+        return build_session(applied[-1], pod, proxy_ready=True)
 
-    def _wait_ready(self, spec: SessionSpec) -> None:
+    def _wait_ready(self, spec: SessionSpec) -> dict[str, Any]:
         """Wait for the agent pod, then (restricted) for its proxy: the agent needs it at once."""
         self.reporter.info(f"Waiting for the pod {agent_pod_name(spec.name)}")
         owner = ("StatefulSet", agent_name(spec.name))
-        self._api.wait_pod_ready(
+        pod = self._api.wait_pod_ready(
             agent_pod_name(spec.name), owner=owner, timeout=self._ready_timeout
         )
         if not spec.allow_network:
@@ -135,6 +131,7 @@ class OpenShiftBackend:
                 owner=("Deployment", proxy),
                 timeout=self._ready_timeout,
             )
+        return pod
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux through ``oc``/``kubectl exec -it``."""
