@@ -192,6 +192,6 @@ def test_unschedulable_pod_names_the_schedulers_reason(
     cluster: Cluster, namespace: str, as_limited: Path
 ) -> None:
     huge = Resources(requests=Amounts(cpu="5000", memory="1Gi"), limits=Amounts(memory="1Gi"))
-    backend, _ = make_backend(cluster, make_config(namespace, resources=huge), timeout=15)
+    backend, _ = make_backend(cluster, make_config(namespace, resources=huge), timeout=8)
     with pytest.raises(OperationTimeoutError, match=r"not ready: .*Insufficient cpu"):
         backend.start_session(spec(cluster.random_name("p"), allow_network=True))
