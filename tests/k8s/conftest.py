@@ -116,6 +116,15 @@ class Cluster:
 
         return wait_for(probe, timeout=timeout, what=f"pod {namespace}/{name} Running")
 
+    def write_log(self, message: str) -> None:
+        """Append a line to the log every container serves (``kubectl logs``).
+
+        kwok parses the file as CRI logs: ``<RFC 3339 time> stdout F <text>``.
+        """
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
+        with self.logs_file.open("a") as logs:
+            logs.write(f"{stamp} stdout F {message}\n")
+
     def exec_workdir(self, namespace: str, pod: str) -> Path:
         """Give ``pod`` its own host directory for ``kubectl exec``; return it.
 
