@@ -89,3 +89,11 @@ def test_podman_path_does_not_import_lightkube() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_manifests_namespace_option_wins(workspace: Path) -> None:
+    result = CliRunner().invoke(
+        make_app(workspace), ["manifests", "--name", "demo", "--namespace", "gitops"]
+    )
+    assert result.exit_code == 0, result.output
+    assert {d["metadata"]["namespace"] for d in yaml.safe_load_all(result.stdout)} == {"gitops"}

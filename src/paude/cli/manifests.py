@@ -27,13 +27,23 @@ AllowNetworkOpt = Annotated[
 FirewallOpt = Annotated[
     bool, typer.Option("--egress-firewall", help="Add the OVN-Kubernetes EgressFirewall.")
 ]
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", help="Namespace (default: config, then kubeconfig).")
+]
 AdminOpt = Annotated[
     bool,
     typer.Option("--admin", help="Add the cluster admin's objects: Role and AdminNetworkPolicies."),
 ]
 
 
-def collect(ctx: typer.Context, opts: cx.StartOptions, *, firewall: bool, admin: bool) -> list[Any]:
+def collect(
+    ctx: typer.Context,
+    opts: cx.StartOptions,
+    *,
+    firewall: bool,
+    admin: bool,
+    namespace: str | None = None,
+) -> list[Any]:
     """Return every object to export, in apply order."""
     from paude.backends.openshift.manifests import build_session_objects
     from paude.backends.openshift.objects import cluster_settings
@@ -47,7 +57,7 @@ def collect(ctx: typer.Context, opts: cx.StartOptions, *, firewall: bool, admin:
     workspace = cx.resolve_workspace(g.workspace)
     loaded = cx.load(g, workspace, cx.config_overrides(g, backend="openshift"))
     backend = loaded.config.backend
-    namespace = backend.namespace
+    namespace = namespace or g.openshift_namespace or backend.namespace
     if namespace is None:
         from paude.backends.openshift.client import load_kubeconfig
 
@@ -73,12 +83,13 @@ def manifests(
     allow_network: AllowNetworkOpt = False,
     egress_firewall: FirewallOpt = False,
     admin: AdminOpt = False,
+    namespace: NamespaceOpt = None,
 ) -> None:
     """Write the session's Kubernetes objects as YAML (stdout, or one file each in DIR)."""
     from paude.plan import render_yaml
 
     opts = cx.StartOptions(name=name, allow_network=allow_network)
-    objs = collect(ctx, opts, firewall=egress_firewall, admin=admin)
+    objs = collect(ctx, opts, firewall=egress_firewall, admin=admin, namespace=namespace)
     if output is None:
         sys.stdout.write(render_yaml(objs))
         return
