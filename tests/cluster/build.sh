@@ -134,7 +134,12 @@ build_kwok() {
     cp -r "$dir" "$src"
     chmod -R u+w "$src"
     if [[ -f "$patch" ]]; then
-        patch -d "$src" -p1 --quiet <"$patch"
+        if command -v patch >/dev/null 2>&1; then
+            patch -d "$src" -p1 --quiet <"$patch"
+        else
+            # git apply works outside a repository too ($src is not in one).
+            git -C "$src" apply -p1 "$patch"
+        fi
     fi
     mkdir -p "$KWOK_DIR"
     (

@@ -18,10 +18,12 @@ NODES="${PAUDE_CLUSTER_NODES:-1}"
 
 log() { printf 'up.sh: %s\n' "$*" >&2; }
 
-# Binary paths from build.sh (KUBE_APISERVER=..., KWOKCTL=..., ...).
+# Binary paths from build.sh (KUBE_APISERVER=..., KWOKCTL=..., ...); a failed
+# build stops here.
+binaries="$("$HERE/build.sh")"
 while IFS='=' read -r key value; do
     printf -v "$key" '%s' "$value"
-done < <("$HERE/build.sh")
+done <<<"$binaries"
 
 export KWOK_WORKDIR="$STATE/kwok"
 # So that kwokctl never looks for (or downloads) binaries of its own.

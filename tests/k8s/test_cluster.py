@@ -196,6 +196,18 @@ def test_limited_user_can_create_pod_in_its_namespace(
     assert created["metadata"]["namespace"] == namespace
 
 
+def test_limited_user_can_exec_and_read_logs(
+    cluster: Cluster, namespace: str, limited_kubeconfig: Path
+) -> None:
+    name = running_pod(cluster, namespace)
+    result = cluster.run(
+        "exec", name, "--", "sh", "-c", "echo via-role", kubeconfig=limited_kubeconfig, check=False
+    )
+    assert (result.returncode, result.stdout) == (0, "via-role\n"), result.stderr
+    logs = cluster.run("logs", name, kubeconfig=limited_kubeconfig, check=False)
+    assert logs.returncode == 0, logs.stderr
+
+
 def test_limited_user_cannot_read_secrets_elsewhere(
     cluster: Cluster, namespace: str, limited_kubeconfig: Path
 ) -> None:
