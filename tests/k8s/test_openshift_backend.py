@@ -112,8 +112,12 @@ def test_start_converges_lists_and_stops(
     claims = labelled(cluster, namespace, f"paude.io/session={name}", "persistentvolumeclaims")
     assert claims == [f"PersistentVolumeClaim/paude-{name}-workspace"]
     assert any("Kept the workspace volume" in m for m in reporter.messages)
-    assert backend.find_session(name) is None
+    stopped = backend.find_session(name)
+    assert stopped is not None and stopped.status is SessionStatus.STOPPED
     assert backend.remove_workspace(name) == [f"paude-{name}-workspace"]
+    cluster.wait_for(
+        lambda: backend.find_session(name) is None, timeout=60, what="workspace PVC gone"
+    )
 
 
 def test_interrupted_create_converges(cluster: Cluster, namespace: str, as_limited: Path) -> None:

@@ -113,8 +113,17 @@ def test_stop_keeps_pvc_and_shared_proxy_until_last_user() -> None:
     ) in kube.objects
     backend.stop_session("b")
     assert kinds(kube) == {"PersistentVolumeClaim"}
-    assert [s.name for s in backend.list_sessions()] == []
+    stopped = backend.list_sessions()
+    assert {(s.name, s.status) for s in stopped} == {
+        ("a", SessionStatus.STOPPED),
+        ("b", SessionStatus.STOPPED),
+    }
+    assert stopped[0].workspace in ("/src/a", "/src/b")
+    backend.stop_session("a")  # only its volume is left: nothing to do, no error
     assert backend.remove_workspace("a") == ["paude-a-workspace"]
+    assert backend.find_session("a") is None
+    with pytest.raises(SessionNotFoundError):
+        backend.stop_session("a")
 
 
 def test_stop_of_unknown_session_raises() -> None:

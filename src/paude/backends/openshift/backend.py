@@ -29,7 +29,7 @@ from paude.backends.openshift.objects import (
     selector_labels,
 )
 from paude.backends.openshift.staleness import stale_credentials
-from paude.backends.openshift.status import build_session
+from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
 from paude.errors import PaudeError, SessionNotFoundError
 from paude.naming import LABEL_SESSION, validate_session_name
@@ -153,13 +153,13 @@ class OpenShiftBackend:
         deleted = self._delete_labelled(
             {"app.kubernetes.io/managed-by": "paude", LABEL_SESSION: name}
         )
-        if not found and not deleted:
-            raise _not_found(name)
-        for proxy in proxies:
-            self._drop_proxy_if_unused(str(proxy))
         claims = self._api.list_objects(
             "v1", "PersistentVolumeClaim", selector_labels(ROLE_STORAGE) | {LABEL_SESSION: name}
         )
+        if not found and not deleted and not claims:
+            raise _not_found(name)
+        for proxy in proxies:
+            self._drop_proxy_if_unused(str(proxy))
         for claim in claims:
             self.reporter.info(
                 f"Kept the workspace volume {claim['metadata']['name']} of session {name}"
@@ -178,14 +178,13 @@ class OpenShiftBackend:
         return names
 
     def find_session(self, name: str) -> Session | None:
-        """Return the session called ``name`` from its labelled StatefulSet, or ``None``."""
-        selector = {**selector_labels(ROLE_AGENT), LABEL_SESSION: name}
-        sessions = self._sessions(selector)
+        """Return the session called ``name`` (stopped if only its workspace PVC is left)."""
+        sessions = self._sessions({LABEL_SESSION: name})
         return sessions[0] if sessions else None
 
     def list_sessions(self) -> list[Session]:
-        """Return every session in the namespace, newest first."""
-        return self._sessions(selector_labels(ROLE_AGENT))
+        """Return every session in the namespace, newest first (stopped ones too)."""
+        return self._sessions({})
 
     def sync_workspace(self, name: str, direction: str = "both") -> None:
         """Not available yet on this backend (a later issue adds it)."""
@@ -195,17 +194,31 @@ class OpenShiftBackend:
             hint=f"Copy files meanwhile: oc rsync ./ {agent_pod_name(name)}:/workspace -c agent",
         )
 
-    def _sessions(self, selector: dict[str, str]) -> list[Session]:
+    def _sessions(self, extra: dict[str, str]) -> list[Session]:
+        """Sessions from StatefulSets, plus stopped ones from PVCs left without one."""
+        selector = selector_labels(ROLE_AGENT) | extra
         sets = self._api.list_objects("apps/v1", "StatefulSet", selector)
-        if not sets:
-            return []
+        claims = self._api.list_objects(
+            "v1", "PersistentVolumeClaim", selector_labels(ROLE_STORAGE) | extra
+        )
+        names = {s["metadata"]["labels"].get(LABEL_SESSION) for s in sets}
+        sessions = [
+            build_stopped_session(c)
+            for c in claims
+            if c["metadata"]["labels"].get(LABEL_SESSION) not in names
+        ]
+        if sets:
+            sessions += self._live_sessions(sets, selector)
+        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+    def _live_sessions(self, sets: list[dict[str, Any]], selector: dict[str, str]) -> list[Session]:
         pods = {p["metadata"]["name"]: p for p in self._api.list_objects("v1", "Pod", selector)}
         ready = {
             d["metadata"]["labels"].get(LABEL_PROXY)
             for d in self._api.list_objects("apps/v1", "Deployment", selector_labels(ROLE_PROXY))
             if (d.get("status") or {}).get("readyReplicas")
         }
-        sessions = [
+        return [
             build_session(
                 s,
                 pods.get(f"{s['metadata']['name']}-0"),
@@ -213,7 +226,6 @@ class OpenShiftBackend:
             )
             for s in sets
         ]
-        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
     def _require(self, name: str, *, running: bool = False) -> None:
         session = self.find_session(name)

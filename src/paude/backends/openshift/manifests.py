@@ -80,12 +80,14 @@ def build_workspace_claim(spec: SessionSpec, settings: ClusterSettings) -> dict[
     }
     if settings.storage_class:
         claim["storageClassName"] = settings.storage_class
+    claim_labels = {**labels(ROLE_STORAGE, session=spec.name), LABEL_NETWORK: _network(spec)}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": metadata(
-            workspace_claim(spec.name), settings, labels(ROLE_STORAGE, session=spec.name)
-        ),
+        "metadata": {
+            **metadata(workspace_claim(spec.name), settings, claim_labels),
+            "annotations": {LABEL_WORKSPACE: str(spec.workspace)},
+        },
         "spec": claim,
     }
 

@@ -134,3 +134,18 @@ def build_session(sts: dict[str, Any], pod: dict[str, Any] | None, proxy_ready: 
         network=network,
         detail=detail,
     )
+
+
+def build_stopped_session(claim: dict[str, Any]) -> Session:
+    """Return the ``Session`` of a kept workspace PVC whose StatefulSet is gone."""
+    meta = claim["metadata"]
+    labels = meta.get("labels", {})
+    return Session(
+        name=labels.get(LABEL_SESSION, meta["name"]),
+        backend="openshift",
+        status=SessionStatus.STOPPED,
+        workspace=(meta.get("annotations") or {}).get(LABEL_WORKSPACE, ""),
+        created_at=str(meta.get("creationTimestamp", "")),
+        network=labels.get(LABEL_NETWORK, "restricted"),
+        detail=f"workspace volume {meta['name']} kept",
+    )
