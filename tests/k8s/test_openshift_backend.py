@@ -94,6 +94,11 @@ def test_start_converges_lists_and_stops(
         "restricted",
     )
     first_uid = pod_uid(cluster, namespace, name)
+    stored = cluster.get("pod", f"paude-{name}-0", namespace)
+    assert stored is not None  # admitted by PodSecurity "restricted" as written:
+    volumes = {v["name"] for v in stored["spec"]["volumes"]}
+    assert not any(v.startswith("kube-api-access") for v in volumes)  # no API token
+    assert stored["spec"]["securityContext"]["runAsNonRoot"] is True
     proxy = labelled(cluster, namespace, "paude.io/role=proxy", "deployments,services,configmaps")
     assert len(proxy) == 3
 
