@@ -130,16 +130,24 @@ class Cluster:
 
         kwok runs exec'd commands on the host; without this they run in a
         directory shared by all pods (the ClusterExec default). The per-pod
-        directory comes from a kwok ``Exec`` object named after the pod.
+        directory (also the command's HOME and TMUX_TMPDIR) comes from a kwok
+        ``Exec`` object named after the pod. Absolute paths in commands are
+        still host paths.
         """
         workdir = self.exec_root / "pods" / namespace / pod
         workdir.mkdir(parents=True, exist_ok=True)
+        # HOME and tmux's socket directory per pod, too, so that pods don't
+        # share dotfiles or tmux servers with each other or the host.
+        envs = [
+            {"name": "HOME", "value": str(workdir)},
+            {"name": "TMUX_TMPDIR", "value": str(workdir)},
+        ]
         self.apply(
             {
                 "apiVersion": "kwok.x-k8s.io/v1alpha1",
                 "kind": "Exec",
                 "metadata": {"name": pod, "namespace": namespace},
-                "spec": {"execs": [{"local": {"workDir": str(workdir)}}]},
+                "spec": {"execs": [{"local": {"workDir": str(workdir), "envs": envs}}]},
             }
         )
 

@@ -240,6 +240,13 @@ def test_limited_user_cannot_create_cluster_role(
     assert cluster.run("get", "clusterrole", name, check=False).returncode != 0
 
 
+def test_exec_runs_in_the_shared_directory_by_default(cluster: Cluster, namespace: str) -> None:
+    name = running_pod(cluster, namespace)
+    shared = cluster.exec_root / "shared"
+    result = cluster.run("exec", "-n", namespace, name, "--", "sh", "-c", 'pwd; echo "$HOME"')
+    assert result.stdout == f"{shared}\n{shared}\n"
+
+
 def test_exec_returns_output_and_exit_code(cluster: Cluster, namespace: str) -> None:
     name = running_pod(cluster, namespace)
     workdir = cluster.exec_workdir(namespace, name)
@@ -257,6 +264,9 @@ def test_exec_returns_output_and_exit_code(cluster: Cluster, namespace: str) -> 
     assert result.stdout == f"out:{workdir}\n"
     assert "err" in result.stderr
     assert result.returncode == 7
+
+    env = cluster.run("exec", "-n", namespace, name, "--", "sh", "-c", 'echo "$HOME $TMUX_TMPDIR"')
+    assert env.stdout == f"{workdir} {workdir}\n"
 
     ok = cluster.run("exec", "-n", namespace, name, "--", "true", check=False)
     assert ok.returncode == 0
