@@ -122,7 +122,7 @@ build_etcd() {
 build_kwok() {
     # kwok is built from its module with a small patch (kwok-$V-exec.patch):
     # v0.8.0's exec loses the command's exit code (kubectl exec always exits
-    # 1) and never closes the command's stdin (so `tar x`, `cat` hang).
+    # 1) and never closes the command's stdin (`kubectl exec -i -- cat` hangs).
     local patch="$HERE/kwok-$KWOK_VERSION-exec.patch" want="unpatched" src dir
     [[ -f "$patch" ]] && want="$(sha256sum <"$patch" | cut -d' ' -f1)"
     [[ -f "$KWOK_DIR/.stamp" && "$(cat "$KWOK_DIR/.stamp")" == "$want" ]] && return 0
