@@ -97,7 +97,7 @@ def test_agent_container_env_resources_and_workspace() -> None:
     assert claim == "paude-demo-workspace"
 
 
-def test_allow_network_has_no_proxy_no_policies() -> None:
+def test_allow_network_has_no_proxy_and_still_no_ingress() -> None:
     objs = build_session_objects(spec(allow_network=True), SETTINGS)
     assert [o["kind"] for o in objs] == ["NetworkPolicy", "PersistentVolumeClaim", "StatefulSet"]
     assert objs[0]["spec"]["policyTypes"] == ["Ingress"] and objs[0]["spec"]["ingress"] == []
