@@ -215,6 +215,13 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         }
     )
     try:
+        # Pods are refused until the ServiceAccount controller has made
+        # "default" in the new namespace.
+        cluster.wait_for(
+            lambda: cluster.get("serviceaccount", "default", name),
+            timeout=30,
+            what=f"ServiceAccount {name}/default",
+        )
         yield name
     finally:
         cluster.run("delete", "namespace", name, "--wait=false", check=False)
