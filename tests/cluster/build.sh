@@ -163,6 +163,10 @@ main() {
             *) log "unknown target: $t"; exit 2 ;;
         esac
     done
+    # up.sh reads kwok's stage definitions from its module source.
+    if [[ ! -d "$GOMODCACHE/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize" ]]; then
+        (cd "$CACHE" && "$GO" mod download "sigs.k8s.io/kwok@$KWOK_VERSION")
+    fi
     for cmd in "${KUBE_CMDS[@]}"; do
         printf '%s=%s\n' "$(echo "$cmd" | tr 'a-z-' 'A-Z_')" "$KUBE_DIR/$cmd"
     done
