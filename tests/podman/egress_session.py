@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from fakenet import FakeNet, random_name
 
 ROOTLESS_USER = "paude-test"
 ROOTLESS_VENV = Path("/opt/paude-rootless-venv")
 API_KEY = "test-key-not-secret"
+MODES = ("rootful", "rootless")
 
 
 @dataclass
@@ -187,8 +189,13 @@ def make_home(home: Path) -> None:
     (home / ".claude.json").write_text('{"hasCompletedOnboarding": true, "theme": "dark"}')
 
 
-def open_sandbox(net: FakeNet, mode: str = "rootful") -> Iterator[Sandbox]:
-    """Yield a :class:`Sandbox`; every session it started is removed afterwards."""
+def open_sandbox(net: FakeNet, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """Yield a :class:`Sandbox` for ``request.param`` (a :data:`MODES` entry); every
+    session it started is removed afterwards."""
+    mode = str(request.param)
+    if mode == "rootless":
+        # tests/podman/conftest.py installs this checkout for the rootless user.
+        request.getfixturevalue("rootless_python")
     root = Path(tempfile.mkdtemp(prefix="paude-test-", dir="/tmp"))
     root.chmod(0o755)
     python = sys.executable if mode == "rootful" else str(ROOTLESS_VENV / "bin" / "python")

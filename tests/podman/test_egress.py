@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from egress_session import Sandbox, open_sandbox
+from egress_session import MODES, Sandbox, open_sandbox
 from fakenet import FakeNet, fakenet, random_name, wait_for  # noqa: F401 - fixture
 
 ALLOWED = "allowed.example.org"
@@ -52,9 +52,9 @@ except OSError as err:
 """
 
 
-@pytest.fixture(scope="module")
-def box(fakenet: FakeNet) -> Iterator[Sandbox]:  # noqa: F811 - fixture
-    yield from open_sandbox(fakenet)
+@pytest.fixture(scope="module", params=MODES)
+def box(request: pytest.FixtureRequest, fakenet: FakeNet) -> Iterator[Sandbox]:  # noqa: F811
+    yield from open_sandbox(fakenet, request)
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from egress_session import API_KEY, Sandbox, open_sandbox
+from egress_session import API_KEY, MODES, Sandbox, open_sandbox
 from fakenet import FakeNet, fakenet  # noqa: F401 - fixture
 from fakenet_server import CANNED
 
 
-@pytest.fixture(scope="module")
-def box(fakenet: FakeNet) -> Iterator[Sandbox]:  # noqa: F811 - fixture
-    yield from open_sandbox(fakenet)
+@pytest.fixture(scope="module", params=MODES)
+def box(request: pytest.FixtureRequest, fakenet: FakeNet) -> Iterator[Sandbox]:  # noqa: F811
+    yield from open_sandbox(fakenet, request)
 
 
 def test_claude_print_answers_through_the_proxy(box: Sandbox) -> None:

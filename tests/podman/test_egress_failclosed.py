@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from egress_session import Sandbox, open_sandbox
+from egress_session import MODES, Sandbox, open_sandbox
 from fakenet import FakeNet, fakenet, random_name, wait_for  # noqa: F401 - fixture
 from test_egress import ALLOWED, CONNECT_PY, curl, web_hits
 
 
-@pytest.fixture(scope="module")
-def box(fakenet: FakeNet) -> Iterator[Sandbox]:  # noqa: F811 - fixture
-    yield from open_sandbox(fakenet)
+@pytest.fixture(scope="module", params=MODES)
+def box(request: pytest.FixtureRequest, fakenet: FakeNet) -> Iterator[Sandbox]:  # noqa: F811
+    yield from open_sandbox(fakenet, request)
 
 
 def _flags(box: Sandbox) -> tuple[str, ...]:
