@@ -79,5 +79,6 @@ def test_proxy_runs_squid_in_foreground_with_mounted_config() -> None:
     text = render_containerfile("proxy")
     assert "apt-get install -y --no-install-recommends squid" in text
     assert text.rstrip().endswith('ENTRYPOINT ["squid", "-N", "-f", "/etc/squid/paude/squid.conf"]')
-    assert "chown proxy:proxy /var/log/squid" in text
+    assert "chown -R proxy:0 /var/log/squid" in text
+    assert "USER 13" in text  # numeric non-root: runAsNonRoot admits it
     assert "COPY" not in text

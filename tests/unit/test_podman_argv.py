@@ -120,13 +120,13 @@ def test_yolo_and_agent_args_follow_the_image(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("euid", "sudo_uid", "expected"),
-    [(1000, None, ["--userns=keep-id:uid=1000,gid=1000"]),
-     (0, "1234", ["--user=1234:0"]),
-     (0, None, [])],
+    ("euid", "owner", "expected"),
+    [(1000, 1000, ["--userns=keep-id:uid=1000,gid=1000"]),
+     (0, 1234, ["--user=1234:0"]),
+     (0, 0, ["--user=0:0"])],
 )
-def test_user_mapping(euid: int, sudo_uid: str | None, expected: list[str]) -> None:
-    assert user_args(euid, sudo_uid) == expected
+def test_user_mapping(euid: int, owner: int, expected: list[str]) -> None:
+    assert user_args(euid, owner) == expected
 
 
 def test_attach_and_exec_argv() -> None:

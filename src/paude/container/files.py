@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 ImageKind = Literal["agent", "proxy"]
@@ -172,22 +173,40 @@ def _copy_lines(kind: ImageKind) -> list[str]:
     return [*lines, f"RUN {modes}"]
 
 
+PROXY_UID = 13  # Debian's `proxy` user
+
+
 def _proxy_lines(base_image: str) -> list[str]:
     # squid.conf is not baked in: the backend mounts the rendered one read-only
-    # at SQUID_CONF_PATH. squid drops privileges to `proxy` and then cannot open
-    # /dev/stdout, so that squid.conf must say:
+    # at SQUID_CONF_PATH. squid runs unprivileged from the start (the `proxy`
+    # user, or any UID with group 0 on OpenShift), so it never needs root's
+    # capabilities, and it cannot open /dev/stdout; that squid.conf must say:
     #   access_log stdio:/var/log/squid/access.log
     #   cache_log /var/log/squid/cache.log
-    #   pid_filename none            (or a path `proxy` can write)
+    #   pid_filename none            (or a path the user can write)
     #   shutdown_lifetime 0 seconds  (else `podman stop` waits out its timeout)
     # No extra CA: the build fetches over plain HTTP and squid only tunnels TLS.
+    dirs = "/var/log/squid /var/spool/squid /var/run/squid"
     return [
         f"FROM {base_image}",
         "ENV DEBIAN_FRONTEND=noninteractive",
         _apt_install(PROXY_APT_PACKAGES),
-        "RUN mkdir -p /var/log/squid /var/spool/squid /etc/squid/paude \\\n"
-        "    && chown proxy:proxy /var/log/squid /var/spool/squid",
+        f"RUN mkdir -p {dirs} /etc/squid/paude \\\n"
+        f"    && chown -R proxy:0 {dirs} && chmod -R g=u {dirs}",
         f"EXPOSE {PROXY_PORT}",
+        # A numeric non-root user, so runAsNonRoot admits it as written.
+        f"USER {PROXY_UID}",
         # -N: no daemon, so squid is the container's main process.
         f'ENTRYPOINT ["squid", "-N", "-f", "{SQUID_CONF_PATH}"]',
     ]
+
+
+def write_rendered_containerfiles() -> None:
+    """Rewrite the checked-in Containerfiles from this module (for developers)."""
+    data = Path(__file__).parent / "data"
+    for kind, name in CONTAINERFILES.items():
+        (data / name).write_text(render_containerfile(kind), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_rendered_containerfiles()

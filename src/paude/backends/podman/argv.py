@@ -118,7 +118,7 @@ def build_proxy_run_argv(
         PODMAN, "run", "-d", "--name", names.proxy, *_label_args(labels),
         "--network", f"{names.network}:ip={proxy_ip}",
         "--network", EXTERNAL_NETWORK,
-        "--cap-drop", "ALL", "--cap-add", "SETUID", "--cap-add", "SETGID",
+        "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",
         "-v", f"{squid_conf_path}:{SQUID_CONF_IN_CONTAINER}:ro,Z",
         image,

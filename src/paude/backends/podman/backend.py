@@ -67,7 +67,7 @@ class PodmanBackend:
             proxy_image=None if spec.allow_network else proxy_image_spec(self.config),
             squid_conf_path=str(squid_conf_path(spec.name)),
             subnet=candidate_subnets(spec.name)[0],
-            user_args=tuple(user_args(os.geteuid(), os.environ.get("SUDO_UID"))),
+            user_args=tuple(user_args(os.geteuid(), spec.workspace.stat().st_uid)),
             created_at=_now(),
         )
 
@@ -186,7 +186,7 @@ class _SessionStarter:
         if agent is None:
             run = build_agent_run(
                 self.spec, image=self.tags[0], proxy_ip=proxy_ip,
-                user_args=tuple(user_args(os.geteuid(), os.environ.get("SUDO_UID"))),
+                user_args=tuple(user_args(os.geteuid(), self.spec.workspace.stat().st_uid)),
                 created_at=_now())
             self.runner.run(pa.build_agent_run_argv(run), timeout=TIMEOUT_CREATE,
                             env=dict(self.spec.env))

@@ -60,18 +60,18 @@ def build_session_plan(
     return Plan(tuple(steps))
 
 
-def user_args(euid: int, sudo_uid: str | None) -> list[str]:
+def user_args(euid: int, workspace_owner: int) -> list[str]:
     """Return the podman user options that make workspace files the host user's.
 
     Rootless: keep-id maps the host user onto the image's user 1000. Rootful:
-    run as the invoking user with group 0 (the image's home is group-0
-    writable, as OpenShift's arbitrary UIDs need); root itself gets the image's
-    unprivileged user rather than root.
+    run as the workspace's owner with group 0 (the image's home is group-0
+    writable, as OpenShift's arbitrary UIDs need). For a root-owned workspace
+    that is uid 0, but with every capability dropped and no-new-privileges,
+    so it can write its own files and nothing that root's capabilities allow.
     """
     if euid != 0:
         return [f"--userns=keep-id:uid={pa.AGENT_UID},gid={pa.AGENT_UID}"]
-    uid = int(sudo_uid) if sudo_uid and sudo_uid.isdigit() else 0
-    return [f"--user={uid}:0"] if uid else []
+    return [f"--user={workspace_owner}:0"]
 
 
 def build_agent_run(
