@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import RecordingRunner, reply
 
+from fakes import RecordingRunner, reply
 from paude.cli import context, main
 
 PS_EMPTY = reply(("podman", "ps"), "[]")
@@ -70,7 +70,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(
         (["exec"], {}, "no command given"),
     ],
 )
-def test_bad_input_is_refused_before_anything_runs(
+def test_bad_input_is_refused_before_anything_runs(  # noqa: PLR0917 - pytest fixtures
     runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str],
     argv: list[str], files: dict[str, str], message: str,
 ) -> None:

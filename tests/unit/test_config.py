@@ -58,7 +58,8 @@ def test_xdg_config_home_wins_over_home(tmp_path: Path) -> None:
     [
         ("{not json", r"paude\.json: line 1 column 2: Expecting property name"),
         ({"backend": {"tyep": "podman"}}, r"paude\.json: backend\.tyep: unknown field"),
-        ({"allowed_domains": ["*"]}, r"paude\.json: allowed_domains\.0: '\*' would allow every destination"),
+        ({"allowed_domains": ["*"]},
+         r"paude\.json: allowed_domains\.0: '\*' would allow every destination"),
         ({"allowed_domains": ["https://example.com/path"]},
          r"allowed_domains\.0: 'https://example\.com/path' is not a domain"),
         ({"backend": {"type": "docker"}}, r"backend\.type: Input should be 'podman' or"),

@@ -76,7 +76,8 @@ def test_credentials_are_read_only_and_never_ssh_or_gh(tmp_path: Path) -> None:
     creds = Credentials(gcloud_dir=home / ".config/gcloud", gitconfig=home / ".gitconfig",
                         claude_dir=home / ".claude", claude_json=home / ".claude.json")
     argv = agent_argv(spec(tmp_path, credentials=creds))
-    mounts = [m for m in flag_values(argv, "-v") if not m.startswith(f"{tmp_path}:{tmp_path}")]
+    workspace_mount = f"{tmp_path}:{tmp_path}"
+    mounts = [m for m in flag_values(argv, "-v") if not m.startswith(workspace_mount)]
     assert len(mounts) == 4
     assert all(m.endswith(":ro") for m in mounts)
     assert f"{home}/.claude:/run/paude/seed/claude:ro" in mounts
@@ -87,9 +88,10 @@ def test_credentials_are_read_only_and_never_ssh_or_gh(tmp_path: Path) -> None:
 
 def test_every_object_is_labelled(tmp_path: Path) -> None:
     names = pa.Names("demo-123abc")
-    for argv in (agent_argv(spec(tmp_path)), pa.build_network_create_argv(names, subnet="10.90.1.0/24"),
-                 pa.build_proxy_run_argv(names, image="i", proxy_ip="10.0.0.2",
-                                         squid_conf_path="/s", created_at="t")):
+    network = pa.build_network_create_argv(names, subnet="10.90.1.0/24")
+    proxy = pa.build_proxy_run_argv(names, image="i", proxy_ip="10.0.0.2",
+                                    squid_conf_path="/s", created_at="t")
+    for argv in (agent_argv(spec(tmp_path)), network, proxy):
         labels = flag_values(argv, "--label")
         assert "app.kubernetes.io/managed-by=paude" in labels
         assert "paude.io/session=demo-123abc" in labels

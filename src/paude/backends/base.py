@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 from paude.plan import Plan
 
 
-class SessionStatus(str, Enum):
+class SessionStatus(StrEnum):
     """Where a session is in its life."""
 
     RUNNING = "running"

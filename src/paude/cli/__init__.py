@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from paude.errors import EXIT_INTERRUPTED, EXIT_USAGE, PaudeError
+
+if TYPE_CHECKING:
+    import typer
 
 
 def split_extra_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -61,8 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def typer_command(app: object) -> object:
+def typer_command(app: typer.Typer) -> Any:
     """Return the click command behind the Typer ``app``."""
     import typer.main
 
-    return typer.main.get_command(app)  # type: ignore[arg-type]
+    return typer.main.get_command(app)

@@ -127,10 +127,11 @@ class PodmanBackend:
     def stop_session(self, name: str) -> None:
         """Remove the session's containers and network (the workspace stays on the host)."""
         names = pa.Names(name)
-        containers, network = _parallel(
-            lambda: self._containers(name),
-            lambda: self.runner.run(["podman", "network", "exists", names.network],
-                                    timeout=TIMEOUT_INSPECT, check=False).returncode == 0)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            listing = pool.submit(self._containers, name)
+            exists = pool.submit(self.runner.run, ["podman", "network", "exists", names.network],
+                                 timeout=TIMEOUT_INSPECT, check=False)
+            containers, network = listing.result(), exists.result().returncode == 0
         if not containers and not network:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
         if containers:
