@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from paude.plan import Plan
 
@@ -163,3 +163,12 @@ class NullReporter:
     def info(self, message: str) -> None:
         """Record ``message``."""
         self.messages.append(message)
+
+
+@runtime_checkable
+class KeepsWorkspace(Protocol):
+    """A backend whose sessions keep a remote workspace after ``stop`` (openshift)."""
+
+    def remove_workspace(self, name: str) -> list[str]:
+        """Delete the session's kept workspace; return the names of what was deleted."""
+        ...

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from paude.backends.base import Backend
+from paude.backends.base import Backend, KeepsWorkspace
 from paude.cli import context as cx
 from paude.cli.app import BackendOpt, app, globals_of
 from paude.cli.output import RichReporter, print_json
@@ -61,14 +62,38 @@ def sessions(ctx: typer.Context, json: JsonOpt = False, backend: BackendOpt = No
     Console().print(table)
 
 
+def confirm(question: str, *, yes: bool) -> bool:
+    """Ask ``question`` [y/N]; refuse to hang when there is no terminal."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question} needs confirmation and there is no terminal",
+                          hint="Pass --yes to confirm.")
+    return typer.confirm(question, default=False, err=True)
+
+
 @app.command()
-def stop(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = None) -> None:
-    """Stop a session and remove everything it created (the workspace stays)."""
+def stop(
+    ctx: typer.Context,
+    session: SessionArg = None,
+    backend: BackendOpt = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Also delete a kept remote workspace (unsynced work is lost).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Stop a session and remove what it created (a local workspace always stays)."""
     be, g = open_backend(ctx, backend)
     name = target(g, session)
-    with RichReporter(verbosity=g.verbosity).status(f"Stopping session {name}"):
+    reporter = RichReporter(verbosity=g.verbosity)
+    if force and isinstance(be, KeepsWorkspace) and not confirm(
+            f"Delete the workspace volume of session {name}, with any unsynced work?", yes=yes):
+        raise typer.Exit(1)
+    with reporter.status(f"Stopping session {name}"):
         be.stop_session(name)
-    RichReporter(verbosity=g.verbosity).info(f"Stopped session {name}")
+        removed = be.remove_workspace(name) if force and isinstance(be, KeepsWorkspace) else []
+    for item in removed:
+        reporter.info(f"Deleted workspace volume {item}")
+    reporter.info(f"Stopped session {name}")
 
 
 @app.command(name="exec")
@@ -78,3 +103,13 @@ def exec_(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = 
     if not g.extra_args:
         raise ConfigError("no command given", hint="Usage: paude exec [SESSION] -- CMD [ARGS...]")
     raise typer.Exit(be.exec_in_session(target(g, session), g.extra_args))
+
+
+def _register_more() -> None:
+    from paude.cli import manifests, setup
+
+    setup.register(app)
+    manifests.register(app)
+
+
+_register_more()
