@@ -34,7 +34,7 @@ SMALL = Resources(requests=Amounts(cpu="100m", memory="64Mi"), limits=Amounts(me
 def analyzer() -> str:
     found = os.environ.get("PAUDE_NETPOL_ANALYZER") or shutil.which("netpolicy") or DEFAULT_ANALYZER
     if not os.access(found, os.X_OK):
-        pytest.skip("np-guard netpol-analyzer is not built (see docs/openshift.md)")
+        pytest.fail("np-guard netpol-analyzer is not built: run scripts/setup", pytrace=False)
     return found
 
 

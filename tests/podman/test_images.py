@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import re
 import secrets
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ from paude.container import ImageSpec, ensure_image
 from paude.runner import Result, SystemRunner
 
 # tests/conftest.py adds the `podman` marker to everything in this directory.
-pytestmark = pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TEST_LABEL = "paude.io/test=1"

@@ -30,7 +30,7 @@ def analyzer() -> str:
     """Return the netpol-analyzer binary, or skip when it is not built."""
     found = os.environ.get("PAUDE_NETPOL_ANALYZER") or shutil.which("netpolicy") or DEFAULT_ANALYZER
     if not os.access(found, os.X_OK):
-        pytest.skip("np-guard netpol-analyzer is not built (see docs/openshift.md)")
+        pytest.fail("np-guard netpol-analyzer is not built: run scripts/setup", pytrace=False)
     return found
 
 

@@ -59,7 +59,7 @@ def test_kubernetes_validate_rejects_a_typo() -> None:
 def _checkov() -> str:
     found = shutil.which("checkov") or "/opt/checkov-venv/bin/checkov"
     if not os.access(found, os.X_OK):
-        pytest.skip("checkov is not installed (pip install checkov)")
+        pytest.fail("checkov is not installed: run scripts/setup", pytrace=False)
     return found
 
 
