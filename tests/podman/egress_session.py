@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fakenet import FakeNet, random_name
+from fakenet import BASE_IMAGE, FakeNet, random_name
 
 ROOTLESS_USER = "paude-test"
 ROOTLESS_VENV = Path("/opt/paude-rootless-venv")
@@ -132,7 +132,14 @@ class Sandbox:
         the registries); the tags come from paude's own --dry-run plan."""
         plan = self.paude("--dry-run", "--name", name, *flags, workspace=self._workspace(name))
         tags = re.findall(r"skipped when (\S+) exists", plan.stdout)
-        missing = [t for t in tags if self.podman("image", "exists", t, check=False).returncode]
+        missing = [t for t in tags if self._lacks(t)]
+        if self.mode == "rootless":
+            # Root's store usually has them (same inputs, same tag): copying
+            # is much faster than an npm install.
+            for tag in [*missing, BASE_IMAGE]:
+                if self._lacks(tag) and _root_has(tag):
+                    self._copy_from_root(tag)
+            missing = [t for t in missing if self._lacks(t)]
         if missing:
             warm = f"{name}-warm"
             self.sessions.append(warm)
@@ -146,6 +153,22 @@ class Sandbox:
                 check=False,
             )
             self.stop(warm)
+
+    def _lacks(self, tag: str) -> bool:
+        return self.podman("image", "exists", tag, check=False).returncode != 0
+
+    def _copy_from_root(self, tag: str) -> None:
+        env = self.env(fake_dns=False)
+        with subprocess.Popen(["podman", "save", tag], stdout=subprocess.PIPE) as save:
+            subprocess.run(
+                self._argv(["podman", "load", "-q"], env),
+                stdin=save.stdout,
+                env=env,
+                cwd="/",
+                capture_output=True,
+                timeout=600,
+                check=True,
+            )
 
     def exec(
         self, name: str, script: str, timeout: float = 120
@@ -180,6 +203,11 @@ class Sandbox:
         if self.mode == "rootless":
             user = pwd.getpwnam(ROOTLESS_USER)
             os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _root_has(tag: str) -> bool:
+    exists = subprocess.run(["podman", "image", "exists", tag], capture_output=True, check=False)
+    return exists.returncode == 0
 
 
 def make_home(home: Path) -> None:
