@@ -134,11 +134,16 @@ class PodmanBackend:
             containers, network = listing.result(), exists.result().returncode == 0
         if not containers and not network:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
-        if containers:
-            self.runner.run(["podman", "rm", "-f", "-t", "0",
-                             *(c.name for c in containers)], timeout=TIMEOUT_CREATE)
         if network:
-            self.runner.run(["podman", "network", "rm", names.network], timeout=TIMEOUT_CREATE)
+            # Removing the network with -f removes its containers too, and
+            # releases their addresses: a plain `podman rm` + `network rm`
+            # leaves the proxy's static address allocated in podman 4.3's
+            # IPAM, and the next start of the same session fails on it.
+            self.runner.run(["podman", "network", "rm", "-f", "-t", "0", names.network],
+                            timeout=TIMEOUT_CREATE)
+        if containers:
+            self.runner.run(["podman", "rm", "-f", "-t", "0", "--ignore",
+                             *(c.name for c in containers)], timeout=TIMEOUT_CREATE)
         squid_conf_path(name).unlink(missing_ok=True)
 
     def sync_workspace(self, name: str, direction: str = "both") -> None:
