@@ -60,7 +60,7 @@ init_wrapper() {
 
 build_kube() {
     [[ -f "$KUBE_DIR/.stamp" ]] && return 0
-    log "building Kubernetes $KUBE_VERSION (cold: about 20-30 minutes on 2 cores)"
+    log "building Kubernetes $KUBE_VERSION (about 15-20 minutes on 2 cores)"
     local gomod src staging minor="${KUBE_VERSION#v1.}"
     minor="${minor%%.*}"
     local staging_version="v0.${KUBE_VERSION#v1.}"
