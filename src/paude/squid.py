@@ -2,7 +2,8 @@
 
 The rules, in the order squid evaluates them (first match wins):
 
-1. the cache manager is never reachable;
+1. the cache manager is never reachable; with ``clients``, nobody outside
+   those ranges may use the proxy;
 2. CONNECT only to port 443; every other request only plain ``http://`` on
    port 80;
 3. an IP-literal request (``http://192.0.2.7/``, ``CONNECT [2001:db8::7]:443``)
@@ -23,6 +24,7 @@ The rules, in the order squid evaluates them (first match wins):
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 from paude.domains import is_ip_literal, is_ip_range, normalize_domains
@@ -57,22 +59,32 @@ PRIVATE_RANGES: tuple[str, ...] = (
 )
 
 
-def render_squid_conf(domains: Sequence[str]) -> str:
+def render_squid_conf(domains: Sequence[str], *, clients: Sequence[str] = ()) -> str:
     """Return a squid.conf that forwards only to ``domains`` on ports 80 and 443.
 
-    ``domains`` are allowlist entries (see :mod:`paude.domains`); they are
-    validated and de-duplicated here, because squid refuses overlapping
-    ``dstdomain`` entries.
+    Args:
+        domains: allowlist entries (see :mod:`paude.domains`); they are
+            validated and de-duplicated here, because squid refuses
+            overlapping ``dstdomain`` entries.
+        clients: CIDR ranges allowed to use the proxy (the session's internal
+            network). Empty: any client that can reach the port. The podman
+            proxy also sits on podman's default network, where other
+            containers could otherwise use it.
 
     Raises:
-        ValueError: an entry is not a valid allowlist entry.
+        ValueError: an entry or a client range is not valid.
     """
     entries = normalize_domains(domains)
     names = [d for d in entries if not is_ip_literal(d) and not is_ip_range(d)]
     ips = [d for d in entries if is_ip_literal(d)]
     ranges = [d for d in entries if is_ip_range(d)]
-    lines = _header() + _acls(names, ips, ranges) + _access(names, ips, ranges) + _footer()
-    return "\n".join(lines) + "\n"
+    nets = [str(ipaddress.ip_network(c, strict=True)) for c in clients]
+    acls = _acls(names, ips, ranges)
+    access = _access(names, ips, ranges)
+    if nets:
+        acls.append("acl paude_clients src " + " ".join(nets))
+        access.insert(1, "http_access deny !paude_clients")
+    return "\n".join(_header() + acls + access + _footer()) + "\n"
 
 
 def _header() -> list[str]:

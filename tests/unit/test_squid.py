@@ -125,6 +125,15 @@ def test_privacy_and_lifecycle_settings() -> None:
         assert expected in lines
 
 
+def test_clients_restrict_who_may_use_the_proxy() -> None:
+    conf = render_squid_conf(["example.com"], clients=["10.90.3.0/24"])
+    assert _acl(conf, "paude_clients") == ["src", "10.90.3.0/24"]
+    assert _access(conf)[:2] == ["http_access deny manager", "http_access deny !paude_clients"]
+    assert "paude_clients" not in render_squid_conf(["example.com"])
+    with pytest.raises(ValueError, match="host bits"):
+        render_squid_conf(["example.com"], clients=["10.90.3.7/24"])
+
+
 def test_invalid_entry_raises() -> None:
     with pytest.raises(ValueError, match="is a wildcard"):
         render_squid_conf(["*.example.com"])
@@ -150,12 +159,17 @@ PARSE_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(PARSE_CASES))
+@pytest.mark.parametrize("case", [*sorted(PARSE_CASES), "clients"])
 def test_real_squid_parses_rendered_config(case: str, tmp_path: Path) -> None:
     squid = shutil.which("squid", path="/usr/sbin:/usr/bin:/sbin:/bin")
     assert squid, "squid is not installed (scripts/setup installs it)"
     conf = tmp_path / "squid.conf"
-    conf.write_text(render_squid_conf(PARSE_CASES[case]), encoding="utf-8")
+    text = (
+        render_squid_conf(PARSE_CASES["overlapping"], clients=["10.90.3.0/24", "fd00:1::/64"])
+        if case == "clients"
+        else render_squid_conf(PARSE_CASES[case])
+    )
+    conf.write_text(text, encoding="utf-8")
     proc = subprocess.run(
         [squid, "-k", "parse", "-f", str(conf)], capture_output=True, text=True, timeout=30
     )

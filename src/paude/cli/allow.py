@@ -16,7 +16,6 @@ from paude.cli import context as cx
 from paude.cli.app import globals_of
 from paude.cli.output import RichReporter
 from paude.errors import ConfigError
-from paude.runner import SystemRunner
 
 DomainsArg = Annotated[list[str], typer.Argument(help="Domains to allow, e.g. .example.com")]
 SessionOpt = Annotated[
@@ -28,7 +27,7 @@ def allow(ctx: typer.Context, domains: DomainsArg, session: SessionOpt = None) -
     """Allow more domains in a running session, without restarting the agent."""
     g = globals_of(ctx)
     name = cx.session_name(session, cx.resolve_workspace(g.workspace))
-    runner = SystemRunner(show_stderr=g.verbosity > 0)
+    runner = cx.make_runner(g)
     try:
         entries = apply_allow(runner, run_find_proxy(runner, name), domains)
     except ValueError as err:

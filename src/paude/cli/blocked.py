@@ -17,7 +17,6 @@ from paude.backends.podman.proxy import BlockedDomain, run_find_proxy, run_read_
 from paude.cli import context as cx
 from paude.cli.app import globals_of
 from paude.cli.output import RichReporter, print_json
-from paude.runner import SystemRunner
 
 SessionArg = Annotated[
     str | None, typer.Argument(help="Session name (default: this workspace's session).")
@@ -39,7 +38,7 @@ def blocked(ctx: typer.Context, session: SessionArg = None, json: JsonOpt = Fals
     """List the destinations the session's proxy denied, most recent first."""
     g = globals_of(ctx)
     name = cx.session_name(session, cx.resolve_workspace(g.workspace))
-    runner = SystemRunner(show_stderr=g.verbosity > 0)
+    runner = cx.make_runner(g)
     found = run_read_blocked(runner, run_find_proxy(runner, name))
     if json:
         print_json([b.to_dict() for b in found])

@@ -125,6 +125,15 @@ def parse_squid_conf_entries(text: str) -> tuple[str, ...]:
     return tuple(entries)
 
 
+def parse_squid_conf_clients(text: str) -> tuple[str, ...]:
+    """Return the client ranges a paude-rendered squid.conf admits (empty: any)."""
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:3] == ["acl", "paude_clients", "src"]:
+            return tuple(parts[3:])
+    return ()
+
+
 def build_find_proxy_argv(session: str) -> list[str]:
     """Return argv finding the session's proxy container by its labels."""
     return [
@@ -230,9 +239,9 @@ def apply_allow(runner: Runner, proxy: Proxy, domains: Sequence[str]) -> tuple[s
             f"the proxy {proxy.name} is not running with a paude squid.conf",
             hint="Run: paude --allow-domain DOMAIN  (restarts the proxy)",
         )
-    current = parse_squid_conf_entries(proxy.conf_path.read_text(encoding="utf-8"))
-    entries = normalize_domains([*current, *domains])
-    text = render_squid_conf(entries)
+    current = proxy.conf_path.read_text(encoding="utf-8")
+    entries = normalize_domains([*parse_squid_conf_entries(current), *domains])
+    text = render_squid_conf(entries, clients=parse_squid_conf_clients(current))
     with proxy.conf_path.open("r+", encoding="utf-8") as handle:
         handle.truncate(0)
         handle.write(text)
