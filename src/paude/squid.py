@@ -42,9 +42,13 @@ NEVER_RANGES: tuple[str, ...] = (
     "169.254.0.0/16",  # link-local, cloud metadata
     "224.0.0.0/4",  # multicast
     "240.0.0.0/4",  # reserved, broadcast
+    "192.0.2.0/24",  # documentation (TEST-NET-1..3): never a real destination
+    "198.51.100.0/24",
+    "203.0.113.0/24",
     "::/127",  # unspecified and ::1 loopback
     "fe80::/10",  # link-local
     "ff00::/8",  # multicast
+    "2001:db8::/32",  # documentation
 )
 
 # Reachable by allowed names only inside a listed CIDR range.

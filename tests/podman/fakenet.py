@@ -185,6 +185,8 @@ class FakeNet:
     ca: TestCA
     containers_conf: Path
     created: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
+    # Names the fake DNS "rebinds" to this machine's loopback / LAN addresses.
+    rebind: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         """Return the environment paude needs to use this fake internet."""
@@ -297,6 +299,15 @@ def _start(net: FakeNet, image: str) -> None:
     )
     net.web_ip = _container_ip(net.web, net.network)
     answers = [f"--address=/{name}/{net.web_ip}" for name in NAMES]
+    net.rebind = {"rebind-loopback.example.org": "127.0.0.1"}
+    lan = [
+        a
+        for a in host_ipv4_addresses()
+        if ipaddress.ip_address(a).is_private and not in_subnet(a, net.subnet)
+    ]
+    if lan:
+        net.rebind["rebind-lan.example.org"] = lan[0]
+    answers += [f"--address=/{name}/{ip}" for name, ip in net.rebind.items()]
     _run(
         net,
         net.dns,
@@ -339,6 +350,18 @@ def _run(net: FakeNet, name: str, image: str, extra: Sequence[str], argv: Sequen
         *argv,
     )
     net.created.append(("container", name))
+
+
+def host_ipv4_addresses() -> list[str]:
+    """Return this machine's IPv4 addresses (no loopback, no link-local)."""
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True)
+    found = []
+    for link in json.loads(out.stdout):
+        for info in link.get("addr_info", []):
+            address = ipaddress.ip_address(info["local"])
+            if not address.is_loopback and not address.is_link_local:
+                found.append(str(address))
+    return found
 
 
 def in_subnet(address: str, subnet: str) -> bool:

@@ -189,6 +189,56 @@ def test_ip_literal_through_proxy_refused(box: Sandbox, session: str) -> None:
     assert web_hits(box.net, marker) == []
 
 
+def test_allowed_names_rebound_to_loopback_or_lan_are_refused(box: Sandbox, session: str) -> None:
+    """An allowed name whose DNS points at the proxy's loopback or this machine's
+    LAN address is refused (squid checks the resolved address), not fetched."""
+    names = sorted(box.net.rebind)
+    assert "rebind-lan.example.org" in names, "the host has no private IPv4 address to use"
+    box.paude("allow", *names, "--session", session)
+    for name in names:
+        wait_for(
+            f"{name} to be refused after the reload",
+            lambda n=name: "codes 403" in curl(box, session, f"http://{n}/").stdout,
+            deadline=30,
+        )
+    log = box.podman(
+        "exec", "-u", "proxy", f"paude-{session}-proxy", "cat", "/var/log/squid/access.log"
+    ).stdout
+    for name in names:
+        assert f"TCP_DENIED/403 GET http://{name}/" in log, log
+
+
+def test_proxy_listens_only_on_3128(box: Sandbox, session: str) -> None:
+    """Nothing but squid's 3128 accepts connections (no ICP, HTCP, SNMP, pinger)."""
+    tables = box.podman(
+        "exec",
+        f"paude-{session}-proxy",
+        "cat",
+        "/proc/net/tcp",
+        "/proc/net/tcp6",
+        "/proc/net/udp",
+        "/proc/net/udp6",
+    ).stdout
+    tcp_listen, udp_bound = set(), set()
+    for line in tables.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or ":" not in fields[1] or fields[0] == "sl":
+            continue
+        port = int(fields[1].rsplit(":", 1)[1], 16)
+        if fields[3] == "0A":
+            tcp_listen.add(port)
+        elif fields[3] == "07":
+            udp_bound.add(port)
+    assert tcp_listen == {3128}, tables
+    # squid's own DNS client socket sits on an ephemeral port; no service ports.
+    assert not udp_bound & {3130, 3401, 4827}, udp_bound
+    assert all(p >= 32768 for p in udp_bound), udp_bound
+    ip = box.container_ip(f"paude-{session}-proxy")
+    for address in ip.values():
+        for port in (22, 80, 443, 3129, 3130):
+            assert "FAILED" in connect(box, session, address, port), (address, port)
+
+
 def test_proxy_cache_manager_refused(box: Sandbox, session: str) -> None:
     result = curl(box, session, "--noproxy", "*", "http://paude-proxy:3128/squid-internal-mgr/menu")
     assert "codes 403" in result.stdout, result
