@@ -27,6 +27,21 @@ ROOTLESS_VENV = Path("/opt/paude-rootless-venv")
 API_KEY = "test-key-not-secret"
 MODES = ("rootful", "rootless")
 
+# Builds the images a session would use, exactly as `paude` computes them.
+BUILD_PY = """
+import sys
+from pathlib import Path
+from paude.backends.podman.images import agent_image_spec, proxy_image_spec
+from paude.cli import context as cx
+from paude.container import ensure_image
+from paude.runner import SystemRunner
+ws = Path.cwd()
+loaded = cx.load(cx.Globals(), ws, {})
+spec = cx.build_session_spec(loaded, ws, cx.StartOptions(name=sys.argv[1]))
+for image in (agent_image_spec(loaded.config, spec), proxy_image_spec(loaded.config)):
+    print(ensure_image(SystemRunner(), image))
+"""
+
 
 @dataclass
 class Sandbox:
@@ -141,18 +156,27 @@ class Sandbox:
                     self._copy_from_root(tag)
             missing = [t for t in missing if self._lacks(t)]
         if missing:
-            warm = f"{name}-warm"
-            self.sessions.append(warm)
-            self.paude(
-                "--detach",
-                "--name",
-                warm,
-                *flags,
-                workspace=self._workspace(warm),
-                fake_dns=False,
-                check=False,
+            self._build_images(name, missing)
+
+    def _build_images(self, name: str, wanted: list[str]) -> None:
+        """Build with paude's own image code and the host's DNS, starting no
+        container: a warm-up *session* would let the agent try the real
+        api.anthropic.com through the host's resolver."""
+        env = self.env(fake_dns=False)
+        proc = subprocess.run(
+            self._argv([self.python, "-c", BUILD_PY, name], env),
+            cwd=self._workspace(name),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        built = proc.stdout.split()
+        if proc.returncode != 0 or not set(wanted) <= set(built):
+            raise AssertionError(
+                f"building {wanted} gave {built} (exit {proc.returncode}):\n{proc.stderr}"
             )
-            self.stop(warm)
 
     def _lacks(self, tag: str) -> bool:
         return self.podman("image", "exists", tag, check=False).returncode != 0

@@ -128,15 +128,19 @@ def test_udp_out_fails(box: Sandbox, session: str) -> None:
     assert not [q for q in box.net.dns_queries() if name in q]
 
 
-def test_ipv6_out_fails(box: Sandbox, session: str) -> None:
+def test_ipv6_out_fails(box: Sandbox, session: str, host_listener: tuple[int, list[str]]) -> None:
     routes = box.exec(session, "cat /proc/net/ipv6_route; echo; cat /proc/net/if_inet6").stdout
     # Only loopback and link-local: no global IPv6 address, no default route.
     for line in routes.splitlines():
         fields = line.split()
         if len(fields) == 6 and fields[5] != "lo":
             assert fields[0].startswith("fe80"), routes
-    assert "FAILED" in connect(box, session, "2001:db8::1", 443)
+    port, peers = host_listener
+    targets = [a for a in _host_addresses() if ":" in a]  # this machine's own IPv6
+    for address in targets:
+        assert "FAILED" in connect(box, session, address, port), address
     assert "FAILED" in connect(box, session, "::ffff:" + box.net.web_ip, 80)
+    assert peers == []
 
 
 def test_dns_resolution_of_external_names_fails(box: Sandbox, session: str) -> None:
