@@ -129,3 +129,44 @@ def test_allow_refuses_bad_entries_before_touching_anything(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="wildcard"):
         apply_allow(runner, Proxy("p", True, conf), ["*.example.com"])
     assert conf.read_text() == before and runner.calls == []
+
+
+def _cli(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, runner: RecordingRunner, *argv: str
+) -> int:
+    from paude.cli import context, main
+
+    monkeypatch.setattr(context, "make_runner", lambda g: runner)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    return int(done.value.code or 0)
+
+
+def test_cli_blocked_prints_newest_first_with_hints(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner = RecordingRunner(
+        reply(("podman", "ps"), PS),
+        reply(("podman", "inspect"), _inspect("/x/squid.conf")),
+        reply(("podman", "exec"), ACCESS_LOG),
+    )
+    assert _cli(monkeypatch, tmp_path, runner, "blocked", "s1") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("10.213.5.2 ") and "paude --allow-domain 10.213.5.2" in lines[0]
+    evil = next(line for line in lines if line.startswith("evil.example.com "))
+    assert "ports 80,443" in evil and "x2" in evil
+
+
+def test_cli_allow_rejects_a_wildcard_with_usage_exit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "squid.conf"
+    conf.write_text(render_squid_conf(["api.anthropic.com"]))
+    runner = RecordingRunner(
+        reply(("podman", "ps"), PS), reply(("podman", "inspect"), _inspect(str(conf)))
+    )
+    assert _cli(monkeypatch, tmp_path, runner, "allow", "*.example.com", "--session", "s1") == 2
+    err = capsys.readouterr().err
+    assert "is a wildcard" in err and "paude allow .example.com" in err
+    assert not any(call[:2] == ("podman", "kill") for call in runner.calls)
