@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from egress_session import MODES, Sandbox, open_sandbox
 from fakenet import FakeNet, fakenet, random_name, wait_for  # noqa: F401 - fixture
-from test_egress import ALLOWED, CONNECT_PY, curl, web_hits
+from test_egress import ALLOWED, CONNECT_PY, DENIED, UDP_DNS_PY, curl, web_hits
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -48,6 +48,12 @@ def test_stopped_proxy_means_no_network_and_degraded(box: Sandbox) -> None:
         ).stdout
         assert "FAILED" in out, out
     assert box.exec(name, f"getent hosts {ALLOWED}").returncode != 0
+    query = f"{marker}.{DENIED}"
+    udp = box.paude(
+        "exec", name, "--", "python3", "-c", UDP_DNS_PY, box.net.dns_ip, query, check=False
+    ).stdout
+    assert "FAILED" in udp, udp
+    assert not [q for q in box.net.dns_queries() if marker in q]
     assert web_hits(box.net, marker) == []
 
     agent_started = box.podman(
