@@ -154,6 +154,10 @@ main() {
     [[ ${#targets[@]} -eq 0 ]] && targets=(all)
     mkdir -p "$CACHE"
     [[ -x "$GO" ]] || { log "Go not found (set GO=/path/to/go)"; exit 1; }
+    # One build at a time per cache; a second caller waits, then finds the
+    # stamps and builds nothing.
+    exec 8>"$CACHE/build.lock"
+    flock 8
     for t in "${targets[@]}"; do
         case "$t" in
             all) build_kube; build_etcd; build_kwok ;;

@@ -12,6 +12,13 @@ KWOKCTL="$CACHE/bin/kwok-$KWOK_VERSION/kwokctl"
 
 log() { printf 'down.sh: %s\n' "$*" >&2; }
 
+# Same lock as up.sh (which sets PAUDE_CLUSTER_LOCKED when it calls us).
+if [[ -z "${PAUDE_CLUSTER_LOCKED:-}" ]]; then
+    mkdir -p "$(dirname "$STATE")"
+    exec 9>"$STATE.lock"
+    flock 9
+fi
+
 if [[ -d "$STATE/kwok" && -x "$KWOKCTL" ]]; then
     # kwokctl stops the processes it started (by their pid files).
     KWOK_WORKDIR="$STATE/kwok" "$KWOKCTL" delete cluster --name "$NAME" \

@@ -64,7 +64,7 @@ render_config() {
 create_cluster() {
     log "creating cluster $NAME in $STATE"
     if [[ -d "$STATE" ]]; then
-        "$HERE/down.sh" >&2
+        PAUDE_CLUSTER_LOCKED=1 "$HERE/down.sh" >&2
     fi
     mkdir -p "$STATE/logs" "$EXEC_ROOT/shared" "$EXEC_ROOT/pods"
     : >"$LOGS_FILE"
@@ -82,7 +82,7 @@ create_cluster() {
         --kube-scheduler-binary "$KUBE_SCHEDULER" \
         --kwok-controller-binary "$KWOK" \
         --etcd-binary "$ETCD" \
-        --wait 2m >&2
+        --wait 2m >&2 9>&- # the daemons it starts must not hold our lock
 }
 
 create_nodes() {
@@ -119,6 +119,11 @@ EOF
 }
 
 main() {
+    # Callers that start the same cluster at once (parallel test sessions)
+    # take turns; the second one finds it healthy and reuses it.
+    mkdir -p "$(dirname "$STATE")"
+    exec 9>"$STATE.lock"
+    flock 9
     if is_healthy; then
         print_env
         echo STARTED=0
