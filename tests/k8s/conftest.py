@@ -189,11 +189,13 @@ def cluster() -> Iterator[Cluster]:
         version=env["KUBE_VERSION"],
     )
     # Stop the cluster only if this session started it and nobody asked to
-    # keep it (PAUDE_KEEP_CLUSTER=1 keeps it for the next run: ~0.5 s).
+    # keep it (with PAUDE_KEEP_CLUSTER=1 the next run reuses it in ~0.1 s).
     if env.get("STARTED") == "1" and os.environ.get("PAUDE_KEEP_CLUSTER") != "1":
-        subprocess.run(
-            [str(CLUSTER_DIR / "down.sh")], capture_output=True, timeout=120, check=False
+        down = subprocess.run(
+            [str(CLUSTER_DIR / "down.sh")], capture_output=True, text=True, timeout=120, check=False
         )
+        if down.returncode != 0:
+            pytest.fail(f"tests/cluster/down.sh failed ({down.returncode}):\n{down.stderr}")
 
 
 @pytest.fixture
@@ -224,7 +226,7 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         )
         yield name
     finally:
-        cluster.run("delete", "namespace", name, "--wait=false", check=False)
+        cluster.run("delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture
