@@ -59,7 +59,9 @@ def terminal() -> Iterator[Terminal]:
 
 
 def tmux_server_pid(cli: PaudeCLI) -> str:
-    return cli.run("exec", "--", "tmux", "display-message", "-p", "#{pid}").stdout.strip()
+    """Return the tmux server's pid and the agent window's pid, as one string."""
+    fmt = "#{pid} #{pane_pid}"
+    return cli.run("exec", "--", "tmux", "display-message", "-p", "-t", "paude", fmt).stdout.strip()
 
 
 def paude_command(cli: PaudeCLI) -> str:
