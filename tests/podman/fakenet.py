@@ -16,7 +16,6 @@ Nothing here sends traffic anywhere but to these containers and loopback.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import ipaddress
 import json
@@ -31,10 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 HERE = Path(__file__).parent
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
@@ -109,63 +104,78 @@ class TestCA:
         return os.pathsep.join([*paths, str(self.ca_cert)])
 
 
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _cert(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey]
-) -> x509.CertificateBuilder:
-    now = dt.datetime.now(dt.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer[0])]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=825))
+def _openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(
+        ["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
     )
+    if proc.returncode != 0:
+        raise AssertionError(f"openssl {' '.join(args)} failed:\n{proc.stderr}")
 
 
 def ensure_ca(directory: Path) -> TestCA:
     """Create the test CA in ``directory`` unless it is there (a stable CA keeps
-    the agent image's hash, which includes the extra CAs, from changing)."""
+    the agent image's hash, which includes the extra CAs, from changing).
+
+    Uses the openssl CLI (scripts/setup installs it), so the tests need no
+    Python crypto package.
+    """
     ca = TestCA(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
     if ca.ca_cert.exists() and ca.server_cert.exists() and ca.server_key.exists():
         return ca
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = "paude test CA (do not trust outside tests)"
-    ca_cert = (
-        _cert(ca_name, ca_key, (ca_name, ca_key))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "825",
+        "-subj",
+        "/CN=paude test CA (do not trust outside tests)",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE,pathlen:0",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=directory,
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in NAMES]
-    server = (
-        _cert(NAMES[0], key, (ca_name, ca_key))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
+    _openssl(
+        "req",
+        *ec,
+        "-keyout",
+        "server-key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        f"/CN={NAMES[0]}",
+        cwd=directory,
     )
-    ca.server_key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    (directory / "server.ext").write_text(
+        "subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES) + "\n"
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        "keyUsage=critical,digitalSignature\n"
     )
-    ca.server_cert.write_bytes(_pem(server))
-    ca.ca_cert.write_bytes(_pem(ca_cert))
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "825",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+        cwd=directory,
+    )
     for path in (ca.ca_cert, ca.server_cert, ca.server_key):
         path.chmod(0o644)  # read by the web server's unprivileged user, and by paude
     directory.chmod(0o755)
