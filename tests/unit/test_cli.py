@@ -164,3 +164,43 @@ def test_exec_passes_the_exit_code_through(
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("--version") == 0
     assert capsys.readouterr().out.startswith("paude ")
+
+
+def running_ps(name: str, workspace: Path, *, proxy_state: str = "running") -> str:
+    labels = {"app.kubernetes.io/managed-by": "paude", "paude.io/session": name,
+              "paude.io/network": "restricted", "paude.io/workspace": str(workspace)}
+    return json.dumps([
+        {"Names": [f"paude-{name}-agent"], "State": "running", "Created": 1,
+         "Labels": {**labels, "paude.io/role": "agent"}},
+        {"Names": [f"paude-{name}-proxy"], "State": proxy_state, "Created": 1,
+         "Labels": {**labels, "paude.io/role": "proxy"}},
+    ])
+
+
+def test_new_domain_reaches_a_running_proxy_without_restarting_anything(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path, tmp_path: Path
+) -> None:
+    name = context.session_name(None, workspace)
+    conf = tmp_path / "state" / "paude" / "sessions" / name / "squid.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("# old\nacl paude_clients src 10.90.7.0/24\n")
+    fake = RecordingRunner(reply(("podman", "ps"), running_ps(name, workspace)))
+    monkeypatch.setattr(context, "make_runner", lambda g: fake)
+    assert run_cli("--detach", "--allow-domain", "pypi.org") == 0
+    assert fake.commands("podman", "kill") == [
+        ("podman", "kill", "--signal", "HUP", f"paude-{name}-proxy")]
+    text = conf.read_text()
+    assert "pypi.org" in text and "10.90.7.0/24" in text
+    assert not fake.commands("podman", "run") and not fake.commands("podman", "start")
+
+
+def test_attach_brings_a_stopped_proxy_back(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    name = context.session_name(None, workspace)
+    fake = RecordingRunner(reply(("podman", "ps"),
+                                 running_ps(name, workspace, proxy_state="exited")))
+    monkeypatch.setattr(context, "make_runner", lambda g: fake)
+    assert run_cli("attach") == 0
+    assert fake.commands("podman", "start") == [("podman", "start", f"paude-{name}-proxy")]
+    assert fake.calls[-1][:3] == ("podman", "exec", "-it")

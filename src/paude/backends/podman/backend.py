@@ -15,6 +15,7 @@ from paude.backends.podman.images import agent_image_spec, proxy_image_spec
 from paude.backends.podman.network import candidate_subnets, ensure_network
 from paude.backends.podman.parse import Container, group_sessions, parse_ps_json
 from paude.backends.podman.planning import build_agent_run, build_session_plan, user_args
+from paude.backends.podman.proxy import build_reload_argv, parse_squid_conf_clients
 from paude.backends.podman.state import squid_conf_path
 from paude.config.models import PaudeConfig
 from paude.container.image import ImageSpec, ensure_image
@@ -80,6 +81,8 @@ class PodmanBackend:
         current = group_sessions(list(by_role.values()))
         _check_network_mode(spec, by_role.get("agent"))
         if current and current[0].status is SessionStatus.RUNNING and not spec.rebuild:
+            if not spec.allow_network:
+                self._refresh_allowlist(spec)
             return current[0]
         images = [agent_image_spec(self.config, spec)]
         if not spec.allow_network:
@@ -95,6 +98,20 @@ class PodmanBackend:
                        by_role["agent"].labels.get("paude.io/created", "") if by_role.get(
                            "agent") else _now(), network)
 
+    def _refresh_allowlist(self, spec: SessionSpec) -> None:
+        """Apply a changed allowlist (e.g. a new --allow-domain) to the running proxy."""
+        conf = squid_conf_path(spec.name)
+        if not conf.exists():
+            return  # started elsewhere: its proxy keeps the allowlist it has
+        current = conf.read_text(encoding="utf-8")
+        wanted = render_squid_conf(spec.allowed_domains,
+                                   clients=parse_squid_conf_clients(current))
+        if wanted != current:
+            conf.write_text(wanted, encoding="utf-8")
+            self.runner.run(build_reload_argv(pa.Names(spec.name).proxy),
+                            timeout=TIMEOUT_INSPECT)
+            self.reporter.info(f"Updated the allowlist of session {spec.name}")
+
     def _ensure(self, image: ImageSpec, rebuild: bool) -> str:
         def announce(tag: str) -> None:
             self.reporter.info(f"Building the {image.kind} image {tag} (once; takes minutes)")
@@ -102,8 +119,14 @@ class PodmanBackend:
         return ensure_image(self.runner, image, rebuild=rebuild, on_build=announce)
 
     def attach_session(self, name: str) -> int:
-        """Hand the terminal to the session's tmux (replaces this process)."""
-        self._require_running(name)
+        """Hand the terminal to the session's tmux (replaces this process).
+
+        A degraded session (its proxy stopped) gets its proxy back first.
+        """
+        session = self._require_running(name)
+        if session.status is SessionStatus.DEGRADED:
+            self.runner.run(["podman", "start", pa.Names(name).proxy], timeout=TIMEOUT_CREATE)
+            self.reporter.info(f"Restarted the proxy of session {name}")
         self.runner.exec_replace(pa.build_attach_argv(pa.Names(name)))
         return 0  # only reached with a recording runner
 
@@ -171,11 +194,19 @@ class _SessionStarter:
         _parallel(*steps)  # the agent does not wait for its proxy: it starts in 0.3 s
 
     def _prepare_proxy_network(self) -> str:
+        subnet = ensure_network(self.runner, self.names)
         conf = squid_conf_path(self.spec.name)
         conf.parent.mkdir(parents=True, exist_ok=True)
-        conf.write_text(render_squid_conf(self.spec.allowed_domains), encoding="utf-8")
+        # Only the session's internal network may use the proxy: it also sits
+        # on podman's default network, next to other containers.
+        text = render_squid_conf(self.spec.allowed_domains, clients=[subnet])
+        changed = not conf.exists() or conf.read_text(encoding="utf-8") != text
+        conf.write_text(text, encoding="utf-8")
         conf.chmod(0o644)  # squid reads it as its own unprivileged user
-        return pa.proxy_ip_for_subnet(ensure_network(self.runner, self.names))
+        proxy = self.by_role.get("proxy")
+        if changed and proxy is not None and proxy.running:
+            self.runner.run(build_reload_argv(self.names.proxy), timeout=TIMEOUT_INSPECT)
+        return pa.proxy_ip_for_subnet(subnet)
 
     def _proxy(self, proxy_ip: str) -> None:
         proxy = self.by_role.get("proxy")

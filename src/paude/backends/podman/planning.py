@@ -48,7 +48,8 @@ def build_session_plan(
         proxy_ip = pa.proxy_ip_for_subnet(subnet)
         proxy_tag = build_image_tag(proxy_image)
         steps += _image_steps(proxy_image)
-        steps.append(File(squid_conf_path, render_squid_conf(spec.allowed_domains), "squid.conf"))
+        conf = render_squid_conf(spec.allowed_domains, clients=[subnet])
+        steps.append(File(squid_conf_path, conf, "squid.conf"))
         steps.append(Argv(tuple(pa.build_network_create_argv(names, subnet=subnet)),
                           "create the session's internal network (the next free /24 if taken)"))
         steps.append(Argv(tuple(pa.build_proxy_run_argv(
