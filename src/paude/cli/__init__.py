@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from paude.errors import EXIT_INTERRUPTED, EXIT_USAGE, PaudeError
 
+TYPE_CHECKING = False  # typing costs ~10 ms to import; the quick reattach skips it
 if TYPE_CHECKING:
+    from typing import Any
+
     import typer
 
 
@@ -25,11 +26,20 @@ def _configure_logging(argv: list[str]) -> None:
     verbose = sum(a.count("v") for a in argv if a.startswith("-") and set(a[1:]) == {"v"})
     verbose += argv.count("--verbose")
     if verbose or os.environ.get("PAUDE_DEBUG"):
+        import logging
+
         logging.basicConfig(level=logging.DEBUG, format="+ %(message)s", stream=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # a real command line: try the quick reattach first
+        from paude.cli.fastpath import try_reattach
+
+        code = try_reattach(args)
+        if code is not None:
+            sys.exit(code)
     import typer
 
     import paude.cli.blocked  # noqa: F401 - registers blocked and allow
@@ -38,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     from paude.cli.context import Globals
     from paude.cli.output import print_error
 
-    own, extra = split_extra_args(list(sys.argv[1:] if argv is None else argv))
+    own, extra = split_extra_args(args)
     _configure_logging(own)
     as_json = "--json" in own
     command = typer_command(app)

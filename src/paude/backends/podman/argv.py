@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from paude.backends.podman.names import PODMAN, Names, build_attach_argv
 from paude.naming import (
     LABEL_BACKEND,
     LABEL_MANAGED_BY,
@@ -22,7 +23,6 @@ from paude.naming import (
 )
 from paude.squid import PROXY_PORT
 
-PODMAN = "podman"
 PROXY_HOST = "paude-proxy"
 EXTERNAL_NETWORK = "podman"
 CONTAINER_HOME = "/home/paude"
@@ -30,27 +30,7 @@ SQUID_CONF_IN_CONTAINER = "/etc/squid/paude/squid.conf"
 SEED_DIR = "/run/paude/seed"
 AGENT_UID = 1000
 
-
-@dataclass(frozen=True)
-class Names:
-    """The podman object names of one session."""
-
-    session: str
-
-    @property
-    def network(self) -> str:
-        """The session's internal network."""
-        return f"paude-{self.session}"
-
-    @property
-    def agent(self) -> str:
-        """The agent container."""
-        return f"paude-{self.session}-agent"
-
-    @property
-    def proxy(self) -> str:
-        """The proxy container."""
-        return f"paude-{self.session}-proxy"
+__all__ = ["Names", "build_attach_argv"]  # re-exported: they live in names.py
 
 
 @dataclass(frozen=True)
@@ -187,11 +167,6 @@ def build_credential_mounts(
     if claude_json:
         mounts.append((claude_json, f"{SEED_DIR}/claude.json"))
     return tuple(mounts)
-
-
-def build_attach_argv(names: Names) -> list[str]:
-    """Return argv attaching the terminal to the session's tmux."""
-    return [PODMAN, "exec", "-it", names.agent, "tmux", "attach", "-t", "paude"]
 
 
 def build_exec_argv(names: Names, argv: list[str], *, workdir: str, tty: bool) -> list[str]:

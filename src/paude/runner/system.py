@@ -1,4 +1,4 @@
-"""The one place paude starts processes.
+"""Run processes with timeouts, typed failures and debug logs.
 
 Everything goes through a :class:`Runner` so that executors can be exercised
 with a recording fake, and so every call has a timeout, a typed failure and a
@@ -7,9 +7,7 @@ debug log line. ``shell=True`` is never used: argv lists only.
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from paude.errors import CommandFailedError, OperationTimeoutError, RuntimeMissingError
+from paude.errors import CommandFailedError, OperationTimeoutError
 from paude.redact import redact_argv
-
-log = logging.getLogger("paude.runner")
+from paude.runner.terminal import debug as _debug
+from paude.runner.terminal import resolve as _resolve
 
 # Timeouts per kind of operation, in seconds.
 TIMEOUT_INSPECT = 30.0
@@ -29,12 +27,6 @@ TIMEOUT_CREATE = 120.0
 TIMEOUT_BUILD = 1800.0
 TIMEOUT_SYNC = 600.0
 
-INSTALL_HINTS: dict[str, str] = {
-    "podman": "Install podman (Debian/Ubuntu: apt-get install podman; Fedora: dnf install podman).",
-    "oc": "Install the OpenShift CLI (oc) or kubectl.",
-    "kubectl": "Install kubectl or the OpenShift CLI (oc).",
-    "rsync": "Install rsync (apt-get install rsync).",
-}
 
 
 @dataclass(frozen=True)
@@ -74,19 +66,6 @@ class Runner(Protocol):
         ...
 
 
-def _resolve(argv: Sequence[str]) -> str:
-    if not argv:
-        raise ValueError("empty argv")
-    found = shutil.which(argv[0])
-    if found is None:
-        name = os.path.basename(argv[0])
-        raise RuntimeMissingError(
-            f"'{name}' is not installed or not on PATH",
-            hint=INSTALL_HINTS.get(name, f"Install {name} and try again."),
-        )
-    return found
-
-
 def _merged_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
     if env is None:
         return None
@@ -112,7 +91,7 @@ class SystemRunner:
     ) -> Result:
         """Run ``argv`` and capture its output; raise a typed error on failure."""
         exe = _resolve(argv)
-        log.debug("run: %s", redact_argv(argv))
+        _debug("run: %s", redact_argv(argv))
         start = time.monotonic()
         try:
             proc = subprocess.run(
@@ -142,7 +121,7 @@ class SystemRunner:
     ) -> int:
         """Run ``argv`` attached to our stdio and return its exit code."""
         exe = _resolve(argv)
-        log.debug("stream: %s", redact_argv(argv))
+        _debug("stream: %s", redact_argv(argv))
         try:
             proc = subprocess.run(
                 [exe, *argv[1:]], timeout=timeout, env=_merged_env(env), check=False
@@ -156,7 +135,8 @@ class SystemRunner:
     def exec_replace(self, argv: Sequence[str]) -> None:
         """Replace this process with ``argv``; never returns."""
         exe = _resolve(argv)
-        log.debug("exec: %s", redact_argv(argv))
+        _debug("exec: %s", redact_argv(argv))
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(exe, list(argv))
+

@@ -1,0 +1,45 @@
+"""Podman object names of a session, and the attach command (no heavy imports:
+the quick reattach path uses this module)."""
+
+from __future__ import annotations
+
+PODMAN = "podman"
+TMUX_SESSION = "paude"
+
+
+class Names:
+    """The podman object names of one session."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: str) -> None:
+        self.session = session
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Names) and other.session == self.session
+
+    def __hash__(self) -> int:
+        return hash(self.session)
+
+    def __repr__(self) -> str:
+        return f"Names({self.session!r})"
+
+    @property
+    def network(self) -> str:
+        """The session's internal network."""
+        return f"paude-{self.session}"
+
+    @property
+    def agent(self) -> str:
+        """The agent container."""
+        return f"paude-{self.session}-agent"
+
+    @property
+    def proxy(self) -> str:
+        """The proxy container."""
+        return f"paude-{self.session}-proxy"
+
+
+def build_attach_argv(names: Names) -> list[str]:
+    """Return argv attaching the terminal to the session's tmux."""
+    return [PODMAN, "exec", "-it", names.agent, "tmux", "attach", "-t", TMUX_SESSION]
