@@ -19,15 +19,18 @@ Only containers and networks on this machine are involved.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import pty
 import select
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,9 +80,26 @@ def devcontainer_cli() -> list[str]:
     binary = CACHE / "node_modules" / ".bin" / "devcontainer"
     if not binary.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        run(["npm", "install", "--prefix", str(CACHE), "--no-audit", "--no-fund",
+        ca = os.environ.get("PAUDE_EXTRA_CA_CERTS", "").split(os.pathsep)[0]
+        cafile = ["--cafile", ca] if ca else []  # the same CA paude's builds trust
+        run(["npm", "install", "--prefix", str(CACHE), "--no-audit", "--no-fund", *cafile,
              DEVCONTAINER_CLI])
     return [str(binary)]
+
+
+def _read_until(fd: int, needle: bytes, seconds: float) -> bool:
+    seen = b""
+    deadline = time.perf_counter() + seconds
+    while needle not in seen:
+        left = deadline - time.perf_counter()
+        ready, _, _ = select.select([fd], [], [], max(left, 0))
+        if not ready:
+            return False
+        try:
+            seen += os.read(fd, 65536)
+        except OSError:  # the child closed the pty
+            return needle in seen
+    return True
 
 
 def attach_until_screen(argv: list[str]) -> float:
@@ -87,16 +107,16 @@ def attach_until_screen(argv: list[str]) -> float:
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp(argv[0], argv)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     start = time.perf_counter()
-    seen = b""
     try:
-        while STATUS_TEXT not in seen:
-            ready, _, _ = select.select([fd], [], [], 30)
-            if not ready:
-                raise TimeoutError(f"no screen from {argv}")
-            seen += os.read(fd, 65536)
+        if not _read_until(fd, STATUS_TEXT, 30):
+            raise TimeoutError(f"no screen from {argv}")
         elapsed = time.perf_counter() - start
-        os.write(fd, b"\x02d")  # Ctrl+b d: detach
+        for _ in range(50):  # detach with Ctrl+b d; repeat if a key got lost
+            os.write(fd, b"\x02d")
+            if _read_until(fd, b"[detached", 0.2):
+                break
         os.waitpid(pid, 0)
     finally:
         os.close(fd)
@@ -125,8 +145,8 @@ def main() -> None:
     results["2x raw podman run -d (same images)"] = median_of(
         runs, lambda: [run(["podman", "run", "-d", "--name", n, img])
                        for n, img in zip(raw, (agent, proxy), strict=True)],
-        lambda: subprocess.run(["podman", "rm", "-f", "-t", "0", "--ignore", *raw], capture_output=True,
-                               check=False))
+        lambda: subprocess.run(["podman", "rm", "-f", "-t", "0", "--ignore", *raw],
+                               capture_output=True, check=False))
     dc = devcontainer_cli()
     dc_up = [*dc, "up", "--docker-path", "podman", "--workspace-folder", str(dc_workspace)]
     results["devcontainer up --docker-path podman"] = median_of(
