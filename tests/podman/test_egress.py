@@ -178,6 +178,8 @@ def test_other_session_is_unreachable(box: Sandbox, session: str, other: str) ->
 def test_proxy_refuses_clients_outside_the_session(box: Sandbox, session: str) -> None:
     # The proxy also sits on podman's default network (its way out); a
     # container there must not be able to use it as an open proxy.
+    inside = curl(box, session, f"http://{ALLOWED}/")
+    assert "codes 200" in inside.stdout, inside  # the same request from the agent works
     proxy_ip = box.container_ip(f"paude-{session}-proxy")["podman"]
     image = json.loads(box.podman("inspect", f"paude-{session}-agent").stdout)[0]["ImageName"]
     outsider = box.podman(
@@ -186,8 +188,6 @@ def test_proxy_refuses_clients_outside_the_session(box: Sandbox, session: str) -
         "--max-time", "10", "-x", f"http://{proxy_ip}:3128", f"http://{ALLOWED}/",
         check=False)
     assert outsider.stdout.strip() == "403", outsider
-    inside = curl(box, session, f"http://{ALLOWED}/")
-    assert "codes 200" in inside.stdout, inside  # the same request from the agent works
 
 
 def test_connect_to_allowed_domain_on_other_ports_refused(box: Sandbox, session: str) -> None:
