@@ -242,22 +242,32 @@ class KubeClient:
         """Yield a queue fed by a watch on pods, run in a thread so waits have a deadline.
 
         lightkube's watch re-issues requests without yielding, so no deadline
-        can be checked inside it. The watch has its own client, closed on exit,
-        and a server-side timeout: the thread ends at most ``timeout`` s later.
+        can be checked inside it. The watch has its own client, which only
+        its thread ever touches: closing a client from another thread while
+        the watch reads from it let the old reader steal bytes from a new
+        connection that reused the socket's descriptor (seen as intermittent
+        "SSL: WRONG_VERSION_NUMBER" on the next request). So the thread stops
+        and closes its client itself, at the next event after it is told to;
+        until then it is an idle daemon thread.
         """
         events: queue.Queue[Any] = queue.Queue()
+        stop = threading.Event()
         watcher = self._new_client()
         server_timeout = max(1, math.ceil(timeout))
 
         def feed() -> None:
             try:
                 for op, pod in watcher.watch(Pod, server_timeout=server_timeout, **selector):
+                    if stop.is_set():
+                        break
                     events.put((op, pod.to_dict()))
             except Exception as err:  # handed to the waiting thread, which raises it
                 events.put(err)
+            finally:
+                watcher.close()
 
         threading.Thread(target=feed, name="paude-watch", daemon=True).start()
         try:
             yield events
         finally:
-            watcher.close()
+            stop.set()
