@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,13 @@ def test_every_object_is_labelled(tmp_path: Path) -> None:
 def test_network_is_internal_without_dns() -> None:
     argv = pa.build_network_create_argv(pa.Names("s"), subnet="10.90.1.0/24")
     assert "--internal" in argv and "--disable-dns" in argv
+
+
+def test_agent_addresses_never_take_the_proxys() -> None:
+    argv = pa.build_network_create_argv(pa.Names("s"), subnet="10.90.1.0/24")
+    assert flag_values(argv, "--ip-range") == ["10.90.1.128/25"]
+    proxy_ip = pa.proxy_ip_for_subnet("10.90.1.0/24")
+    assert ipaddress.ip_address(proxy_ip) not in ipaddress.ip_network("10.90.1.128/25")
 
 
 def test_proxy_has_a_static_address_and_a_way_out() -> None:

@@ -73,7 +73,17 @@ def build_network_create_argv(names: Names, *, subnet: str) -> list[str]:
     """
     labels = session_labels(names, role="network", network="restricted")
     return [PODMAN, "network", "create", "--internal", "--disable-dns", "--subnet", subnet,
-            *_label_args(labels), names.network]
+            "--ip-range", dynamic_range_for_subnet(subnet), *_label_args(labels), names.network]
+
+
+def dynamic_range_for_subnet(subnet: str) -> str:
+    """Return the upper half of ``subnet``, where podman picks the agent's address.
+
+    The proxy's static address (the second host) lies outside it, so the agent
+    and the proxy can start at the same time without the agent taking it.
+    """
+    network = ipaddress.ip_network(subnet, strict=False)
+    return str(list(network.subnets(prefixlen_diff=1))[1])
 
 
 def proxy_ip_for_subnet(subnet: str) -> str:
