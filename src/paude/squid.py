@@ -154,10 +154,6 @@ def _footer() -> list[str]:
         "via off",
         "forwarded_for delete",
         "httpd_suppress_version_string on",
-        # A lost DNS packet (podman rewrites its NAT rules whenever a container
-        # joins or leaves a network) otherwise stalls a request 5 s per retry.
-        "dns_retransmit_interval 1 seconds",
-        "dns_timeout 15 seconds",
         # The ICMP helper needs CAP_NET_RAW, which the proxy does not get.
         "pinger_enable off",
         f"logformat paude {LOG_FORMAT}",
