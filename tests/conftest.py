@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from terminal import Terminal
+
 _MARKERS = {"podman": "podman", "k8s": "k8s"}
 
 
@@ -28,3 +30,13 @@ def _environ_is_stable() -> Iterator[None]:
     yield
     after = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     assert after == before, f"test changed os.environ: {set(after) ^ set(before)}"
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    """A real terminal (a private host tmux server), closed after the test."""
+    term = Terminal()
+    try:
+        yield term
+    finally:
+        term.close()

@@ -21,7 +21,6 @@ import secrets
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,64 +31,14 @@ import pytest
 if TYPE_CHECKING:
     from conftest import Cluster
 
+from terminal import Terminal, wait_until
+
 pytestmark = pytest.mark.k8s
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/paude-test:1"  # never pulled: kwok runs no containers
 INNER_MARKER = "INNER-MARKER"
 PAUDE_TIMEOUT = 180
-
-
-def wait_until(what: str, probe: Callable[[], bool], *, seconds: float = 30,
-               shown: Callable[[], str] = lambda: "") -> None:
-    """Poll ``probe`` until it is true; fail after ``seconds`` with ``shown()``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}\n{shown()}")
-
-
-class Terminal:
-    """A real terminal (a pane of a private host tmux server) that a test types into and reads.
-
-    From ``tests/podman/test_session.py``, but on its own server (``-L``), so
-    that it never touches the user's tmux sessions and ``close`` ends all of it.
-    """
-
-    def __init__(self) -> None:
-        self.name = f"paude-test-term-{secrets.token_hex(4)}"
-        self._tmux("new-session", "-d", "-s", self.name, "-x", "200", "-y", "50",
-                   "bash --norc --noprofile")
-
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True,
-                              check=True, timeout=30).stdout
-
-    def type(self, text: str, *keys: str) -> None:
-        self._tmux("send-keys", "-t", self.name, "-l", text)
-        if keys:
-            self._tmux("send-keys", "-t", self.name, *keys)
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-J", "-t", self.name)
-
-    def shell_pid(self) -> int:
-        return int(self._tmux("display-message", "-p", "-t", self.name, "#{pane_pid}"))
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True,
-                       check=False, timeout=30)
-
-
-@pytest.fixture
-def terminal() -> Iterator[Terminal]:
-    term = Terminal()
-    try:
-        yield term
-    finally:
-        term.close()
 
 
 def children(pid: int) -> list[int]:

@@ -4,58 +4,12 @@ reattach, list, stop. Rootful and rootless (the ``paude_cli`` fixture)."""
 from __future__ import annotations
 
 import json
-import secrets
 import shlex
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-
-import pytest
 
 from conftest import PaudeCLI
+from terminal import Terminal, wait_until
 
 CLAUDE_VERSION = "2.1.332"
-
-
-def wait_until(what: str, probe: Callable[[], bool], *, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
-
-
-class Terminal:
-    """A real terminal (a host tmux session) that a test types into and reads."""
-
-    def __init__(self) -> None:
-        self.name = f"paude-test-term-{secrets.token_hex(4)}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "200", "-y", "50",
-                        "bash --norc --noprofile"], check=True, timeout=30)
-
-    def type(self, text: str, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True,
-                       timeout=30)
-        if keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True,
-                           timeout=30)
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", self.name],
-                              capture_output=True, text=True, check=True, timeout=30).stdout
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, timeout=30)
-
-
-@pytest.fixture
-def terminal() -> Iterator[Terminal]:
-    term = Terminal()
-    try:
-        yield term
-    finally:
-        term.close()
 
 
 def tmux_server_pid(cli: PaudeCLI) -> str:
@@ -88,13 +42,14 @@ def test_attach_detach_and_reattach_to_the_same_session(
     name = paude_cli.start()
     pid_before = tmux_server_pid(paude_cli)
     terminal.type(paude_command(paude_cli), "Enter")
-    wait_until("the agent's screen", lambda: "Claude Code" in terminal.screen())
+    wait_until("the agent's screen", lambda: "Claude Code" in terminal.screen(), seconds=60)
     assert f"paude: {name}" in terminal.screen(), terminal.screen()  # our status line
     terminal.type("", "C-b", "d")
     wait_until("detach", lambda: "[detached" in terminal.screen())
     terminal.type("clear", "Enter")
     terminal.type(paude_command(paude_cli), "Enter")
-    wait_until("the agent's screen again", lambda: "Claude Code" in terminal.screen())
+    wait_until("the agent's screen again", lambda: "Claude Code" in terminal.screen(),
+               seconds=60)
     assert tmux_server_pid(paude_cli) == pid_before
 
 
