@@ -11,6 +11,17 @@ import pytest
 from terminal import Terminal
 
 _MARKERS = {"podman": "podman", "k8s": "k8s"}
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Make every child Python import this checkout's paude, not an installed one.
+
+    Checkouts side by side (git worktrees) share one editable install; a test
+    that runs ``python -m paude`` must test the code next to it.
+    """
+    rest = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(SRC) + (os.pathsep + rest if rest else "")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

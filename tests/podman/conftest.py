@@ -25,6 +25,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ROOTLESS_USER = "paude-test"
 ROOTLESS_VENV = Path("/opt/paude-rootless-venv")
+# This checkout's paude, whatever else is installed (worktrees side by side).
+SRC = REPO / "src"
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
@@ -40,15 +42,14 @@ def podman_works() -> None:
 
 
 def _rootless_python() -> Path:
-    """Install this checkout into the rootless user's venv (made by scripts/setup)."""
+    """The rootless user's venv (made by scripts/setup: paude's dependencies).
+
+    This checkout's paude comes from ``PYTHONPATH`` (see :data:`SRC`), so
+    checkouts side by side never install over each other.
+    """
     python = ROOTLESS_VENV / "bin" / "python"
     if not python.exists():
         pytest.fail(f"{python} is missing: run scripts/setup", pytrace=False)
-    proc = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
-         str(REPO)], capture_output=True, text=True, timeout=300, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"cannot install paude for {ROOTLESS_USER}: {proc.stderr}", pytrace=False)
     return python
 
 
@@ -87,6 +88,7 @@ class PaudeCLI:
             "PAUDE_EXTRA_CA_CERTS": HOST_CA_BUNDLE,
             "NO_COLOR": "1",
             "LANG": "C.UTF-8",
+            "PYTHONPATH": str(SRC),
         }
         if self.mode == "rootless":
             user = pwd.getpwnam(ROOTLESS_USER)

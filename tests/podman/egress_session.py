@@ -24,6 +24,7 @@ from fakenet import BASE_IMAGE, FakeNet, random_name
 
 ROOTLESS_USER = "paude-test"
 ROOTLESS_VENV = Path("/opt/paude-rootless-venv")
+SRC = Path(__file__).resolve().parents[2] / "src"  # this checkout's paude
 API_KEY = "test-key-not-secret"
 MODES = ("rootful", "rootless")
 
@@ -69,6 +70,7 @@ class Sandbox:
             "ANTHROPIC_API_KEY": API_KEY,
             "ANTHROPIC_BASE_URL": "https://api.anthropic.com",
             "PAUDE_EXTRA_CA_CERTS": self.net.ca.bundle_with_host(),
+            "PYTHONPATH": str(SRC),
         }
         if fake_dns:
             env["CONTAINERS_CONF"] = str(self.net.containers_conf)
@@ -246,7 +248,7 @@ def open_sandbox(net: FakeNet, request: pytest.FixtureRequest) -> Iterator[Sandb
     session it started is removed afterwards."""
     mode = str(request.param)
     if mode == "rootless":
-        # tests/podman/conftest.py installs this checkout for the rootless user.
+        # tests/podman/conftest.py checks the rootless user's venv.
         request.getfixturevalue("rootless_python")
     root = Path(tempfile.mkdtemp(prefix="paude-test-", dir="/tmp"))
     root.chmod(0o755)
