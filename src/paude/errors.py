@@ -58,6 +58,10 @@ class ImageBuildError(PaudeError):
     """An image could not be built."""
 
 
+class RegistryError(PaudeError):
+    """An image registry is unreachable, refused the login, or refused a push."""
+
+
 class CommandFailedError(PaudeError):
     """An external command exited non-zero."""
 

@@ -20,6 +20,7 @@ INSTALL_HINTS = {
     "oc": "Install the OpenShift CLI (oc) or kubectl.",
     "kubectl": "Install kubectl or the OpenShift CLI (oc).",
     "rsync": "Install rsync (apt-get install rsync).",
+    "skopeo": "Install skopeo (Debian/Ubuntu: apt-get install skopeo; Fedora: dnf install skopeo).",
 }
 
 

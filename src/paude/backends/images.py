@@ -1,0 +1,26 @@
+"""Which images a session uses, from config and the session spec (pure; both backends)."""
+
+from __future__ import annotations
+
+from paude.backends.base import SessionSpec
+from paude.config.models import PaudeConfig
+from paude.container.image import ImageSpec
+
+
+def agent_image_spec(config: PaudeConfig, spec: SessionSpec) -> ImageSpec:
+    """Return the agent image for ``spec``: config, devcontainer base and extra CAs."""
+    image = config.image
+    return ImageSpec(
+        kind="agent",
+        base_image=spec.base_image or image.base,
+        claude_code_version=image.claude_code_version,
+        packages=image.packages,
+        setup_command=image.setup_command,
+        ca_bundle=spec.ca_bundle,
+        dockerfile=spec.dockerfile,
+    )
+
+
+def proxy_image_spec(config: PaudeConfig) -> ImageSpec:
+    """Return the proxy image (squid on the configured base)."""
+    return ImageSpec(kind="proxy", base_image=config.image.base)
