@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +205,88 @@ def test_attach_brings_a_stopped_proxy_back(
     assert run_cli("attach") == 0
     assert fake.commands("podman", "start") == [("podman", "start", f"paude-{name}-proxy")]
     assert fake.calls[-1][:3] == ("podman", "exec", "-it")
+
+
+# --- workspace trust and refusal ----------------------------------------
+
+
+def _no_podman_objects(runner: RecordingRunner) -> bool:
+    return not [c for c in runner.calls if c[:1] == ("podman",)]
+
+
+def test_unapproved_paude_json_stops_a_start_until_paude_trust(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "paude.json").write_text('{"allowed_domains": [".attacker.example"]}')
+    assert run_cli("--detach") == 2
+    err = capsys.readouterr().err
+    assert "Error: the configuration of workspace" in err
+    assert "allowed_domains adds .attacker.example" in err
+    assert "Hint: Review it, then approve it with: paude trust" in err
+    assert "+++ paude.json" in err  # the readable diff
+    assert _no_podman_objects(runner)
+    assert run_cli("trust") == 0
+    assert "Trusted paude.json in" in capsys.readouterr().err
+    assert run_cli("--detach") == 0
+    assert runner.commands("podman", "run")
+    # The agent widens it again: refused again; narrowing applies without asking.
+    (workspace / "paude.json").write_text('{"allowed_domains": [".attacker.example", "x.io"]}')
+    assert run_cli("--detach") == 2
+    assert "allowed_domains adds x.io" in capsys.readouterr().err
+    (workspace / "paude.json").write_text('{"allowed_domains": []}')
+    assert run_cli("--detach") == 0
+    assert "only narrows the approved allowlist" in capsys.readouterr().err
+
+
+def test_dry_run_of_an_unapproved_config_prints_the_plan_and_warns(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "paude.json").write_text('{"image": {"setup_command": "make tools"}}')
+    assert run_cli("--dry-run") == 0
+    out, err = capsys.readouterr()
+    err = " ".join(err.split())  # rich wraps warnings
+    assert "make tools" in out
+    assert "not approved (first use" in err and "a start stops here" in err
+    assert runner.calls == []
+
+
+@pytest.mark.parametrize("target", ["home", "root", "ssh"])
+def test_home_root_and_secret_dirs_are_refused_in_one_line(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    home = Path(os.environ["HOME"])
+    path = {"home": home, "root": Path("/"), "ssh": home / ".ssh"}[target]
+    assert run_cli("-w", str(path), "--detach") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: refusing workspace") and err.count("\n") == 1, err
+    assert runner.calls == []
+
+
+def test_ca_path_symlinked_to_etc_shadow_is_refused(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "ca.pem").symlink_to("/etc/shadow")
+    (workspace / "paude.json").write_text('{"extra_ca_certificates": ["ca.pem"]}')
+    assert run_cli("trust") == 0
+    capsys.readouterr()
+    assert run_cli("--detach") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "resolves to /etc/shadow, outside" in err, err
+    assert runner.calls == []
+
+
+def test_git_metadata_is_mounted_read_only_and_risky_config_named(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / ".git" / "hooks").mkdir(parents=True)
+    (workspace / ".git" / "config").write_text("[core]\n\tfsmonitor = ./spy.sh\n")
+    runner.responders.insert(0, reply(("git", "config"), "core.fsmonitor\n./spy.sh\0"))
+    assert run_cli("--detach") == 0
+    err = capsys.readouterr().err
+    assert "core.fsmonitor=./spy.sh" in err
+    agent = next(c for c in runner.commands("podman", "run") if c[4].endswith("-agent"))
+    g = f"{workspace}/.git"
+    for mount in (f"{g}:{g}", f"{g}/config:{g}/config:ro", f"{g}/hooks:{g}/hooks:ro",
+                  f"{g}/info:{g}/info:ro"):
+        assert mount in agent
+    assert (workspace / ".git" / "info").is_dir()  # made before the agent could

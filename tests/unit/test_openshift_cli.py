@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from paude.cli import context as cx
-from paude.cli import manifests, setup
+from paude.cli import manifests, setup, trust
 
 
 def make_app(workspace: Path) -> typer.Typer:
@@ -25,15 +25,19 @@ def make_app(workspace: Path) -> typer.Typer:
 
     manifests.register(app)
     setup.register(app)
+    trust.register(app)
     return app
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ws = tmp_path / "proj"
     ws.mkdir()
     config = {"backend": {"type": "openshift", "namespace": "team-a", "image": "r.example/p:2"}}
     (ws / "paude.json").write_text(json.dumps(config))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    approved = CliRunner().invoke(make_app(ws), ["trust"])  # the user approves it, as in life
+    assert approved.exit_code == 0, approved.output
     return ws
 
 

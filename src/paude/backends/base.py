@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from paude.plan import Plan
+from paude.trust.paths import GuardMount
 
 
 class SessionStatus(StrEnum):
@@ -76,6 +77,8 @@ class SessionSpec:
     ca_bundle: bytes | None = None  # extra CA certificates (PEM), trusted in the image
     base_image: str | None = None  # a devcontainer's ``image`` replaces the configured base
     dockerfile: str | None = None  # a devcontainer's Dockerfile text, built as the base
+    # Workspace paths mounted over themselves (git metadata, sandbox config).
+    guard_mounts: tuple[GuardMount, ...] = ()
 
 
 class Backend(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from paude.backends.base import SessionSpec
 from paude.config.models import PaudeConfig
+from paude.container.files import DEFAULT_BASE_IMAGE
 from paude.container.image import ImageSpec
 
 
@@ -22,5 +23,11 @@ def agent_image_spec(config: PaudeConfig, spec: SessionSpec) -> ImageSpec:
 
 
 def proxy_image_spec(config: PaudeConfig) -> ImageSpec:
-    """Return the proxy image (squid on the configured base)."""
-    return ImageSpec(kind="proxy", base_image=config.image.base)
+    """Return the proxy image: squid on paude's own base, whatever the config says.
+
+    The proxy enforces the allowlist, so nothing a workspace configures
+    (``image.base``, a devcontainer image) may replace what it is built from.
+    ``config`` is taken for symmetry with :func:`agent_image_spec` only.
+    """
+    del config
+    return ImageSpec(kind="proxy", base_image=DEFAULT_BASE_IMAGE)

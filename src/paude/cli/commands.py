@@ -106,10 +106,11 @@ def exec_(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = 
 
 
 def _register_more() -> None:
-    from paude.cli import manifests, setup
+    from paude.cli import manifests, setup, trust
 
     setup.register(app)
     manifests.register(app)
+    trust.register(app)
 
 
 _register_more()

@@ -101,14 +101,27 @@ def host_credentials(home: Path) -> Credentials:
     )
 
 
-def read_ca_bundle(paths: Sequence[str], workspace: Path) -> bytes | None:
-    """Return the concatenated extra CA certificates, or ``None`` when there are none."""
+def read_ca_bundle(
+    paths: Sequence[str], workspace: Path, *, confined: Sequence[str] = ()
+) -> bytes | None:
+    """Return the concatenated extra CA certificates, or ``None`` when there are none.
+
+    The ``confined`` entries came from the workspace's paude.json: they must
+    resolve inside the workspace or the user's paude config directory.
+    """
+    from paude.config.load import user_config_path
+    from paude.trust.refuse import read_confined
+
     chunks = []
     for raw in paths:
         path = Path(raw).expanduser()
         path = path if path.is_absolute() else workspace / path
         try:
-            data = path.read_bytes()
+            if raw in confined:
+                roots = [workspace, user_config_path(os.environ).parent]
+                data = read_confined(path, roots, what="extra CA certificate file")[0]
+            else:
+                data = path.read_bytes()
         except OSError as err:
             raise ConfigError(f"extra CA certificate file {str(path)!r}: {err.strerror}",
                               hint="Fix extra_ca_certificates or PAUDE_EXTRA_CA_CERTS.") from err
@@ -145,7 +158,8 @@ def build_session_spec(
         env={k: env[k] for k in PASSTHROUGH_ENV if env.get(k)},
         credentials=host_credentials(Path.home()),
         rebuild=opts.rebuild,
-        ca_bundle=read_ca_bundle(loaded.config.extra_ca_certificates, workspace),
+        ca_bundle=read_ca_bundle(loaded.config.extra_ca_certificates, workspace,
+                                 confined=loaded.workspace_ca),
         base_image=dev.image if dev else None,
         dockerfile=dev.dockerfile if dev else None,
     )

@@ -52,10 +52,12 @@ def collect(
         build_admin_proxy_policy,
     )
     from paude.backends.openshift.rbac import build_role
+    from paude.cli import trust
 
     g = globals_of(ctx)
-    workspace = cx.resolve_workspace(g.workspace)
+    workspace = trust.open_workspace(g)
     loaded = cx.load(g, workspace, cx.config_overrides(g, backend="openshift"))
+    trust.clear(g, workspace, loaded, dry_run=False)  # exported objects get applied
     backend = loaded.config.backend
     namespace = namespace or g.openshift_namespace or backend.namespace
     if namespace is None:

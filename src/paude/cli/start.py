@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from paude.cli import context as cx
 from paude.cli.output import RichReporter
@@ -33,11 +33,15 @@ def _warn_risky(opts: cx.StartOptions, reporter: RichReporter) -> None:
 
 def run_start(g: cx.Globals, req: StartRequest, reporter: RichReporter) -> None:
     """Validate everything, then start (or repair) the session and attach to it."""
-    workspace = cx.resolve_workspace(g.workspace)
+    from paude.cli import trust
+
+    workspace = trust.open_workspace(g)
     loaded = cx.load(g, workspace, cx.config_overrides(g, allow_domains=req.allow_domains))
     for warning in loaded.warnings:
         reporter.warn(warning)
-    spec = cx.build_session_spec(loaded, workspace, req.options)
+    clearance = trust.clear(g, workspace, loaded, dry_run=req.dry_run)  # before anything exists
+    spec = replace(cx.build_session_spec(loaded, workspace, req.options),
+                   guard_mounts=clearance.guard_mounts)
     backend = cx.make_backend(loaded, g)
     if req.dry_run:
         sys.stdout.write(render_plan(backend.plan_session(spec)))

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from paude.config.devcontainer import DevcontainerSettings, load_devcontainer
 from paude.config.models import PaudeConfig
 from paude.errors import ConfigError
+from paude.trust.refuse import read_confined
 
 PROJECT_FILE = "paude.json"
 _ACCUMULATING = ("allowed_domains", "extra_ca_certificates")
@@ -33,6 +34,11 @@ class LoadedConfig:
     devcontainer: DevcontainerSettings | None = None
     warnings: tuple[str, ...] = ()
     sources: tuple[str, ...] = field(default=())
+    # The exact bytes read from the workspace (paude.json, devcontainer files):
+    # what ``paude trust`` approves is what this config was built from.
+    workspace_files: Mapping[Path, bytes] = field(default_factory=dict)
+    # extra_ca_certificates entries the workspace's paude.json names (confined).
+    workspace_ca: tuple[str, ...] = ()
 
 
 def user_config_path(env: Mapping[str, str]) -> Path:
@@ -41,9 +47,9 @@ def user_config_path(env: Mapping[str, str]) -> Path:
     return Path(base) / "paude" / PROJECT_FILE
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, raw: bytes | None = None) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes() if raw is None else raw)
     except json.JSONDecodeError as err:
         raise ConfigError(
             f"{path}: line {err.lineno} column {err.colno}: {err.msg}",
@@ -51,6 +57,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         ) from err
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a JSON object")
     return data
@@ -107,15 +115,27 @@ def load_config(
 ) -> LoadedConfig:
     """Load, merge and validate every configuration source for ``workspace``.
 
+    Files in the workspace must resolve (symlinks first) inside it or the
+    user's paude config directory.
+
     Raises:
         ConfigError: a file is unreadable, malformed or has a bad field.
     """
     merged: dict[str, Any] = {}
     sources = []
+    roots = [user_config_path(env).parent]
+    files: dict[Path, bytes] = {}
+    workspace_ca: tuple[str, ...] = ()
     for path in (user_config_path(env), workspace / PROJECT_FILE):
         if path.is_file():
-            layer = _read_json(path)
+            raw = None
+            if path.parent == workspace:
+                raw = read_confined(path, [workspace, *roots], what="project file")[0]
+                files[path] = raw
+            layer = _read_json(path, raw)
             _validate(layer, str(path))  # name the file that holds the mistake
+            if raw is not None:
+                workspace_ca = tuple(layer.get("extra_ca_certificates", ()))
             merged = _merge(merged, layer)
             sources.append(str(path))
     env_layer = _env_layer(env)
@@ -126,5 +146,6 @@ def load_config(
         _validate(dict(overrides), "command line")
         merged = _merge(merged, overrides)
     config = _validate(merged, "configuration")
-    devcontainer, warnings = load_devcontainer(workspace)
-    return LoadedConfig(config, devcontainer, warnings, tuple(sources))
+    dev = load_devcontainer(workspace, roots)
+    files.update(dev.files)
+    return LoadedConfig(config, dev.settings, dev.warnings, tuple(sources), files, workspace_ca)

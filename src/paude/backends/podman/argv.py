@@ -47,6 +47,8 @@ class AgentRun:
     mounts: tuple[tuple[str, str], ...] = ()  # (host path, container path), read-only
     claude_args: tuple[str, ...] = ()
     user_args: tuple[str, ...] = ()  # --userns / --user, chosen by the executor
+    # Inside the workspace, mounted over themselves: (path, read-only).
+    guard_mounts: tuple[tuple[str, bool], ...] = ()
 
 
 def session_labels(names: Names, *, role: str, network: str) -> dict[str, str]:
@@ -140,6 +142,9 @@ def build_agent_run_argv(run: AgentRun) -> list[str]:
     argv += [*run.user_args, "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
              "--init", "--hostname", run.names.session]
     argv += ["-v", f"{run.workspace}:{run.workspace}:z", "-w", run.workspace]
+    # podman mounts parents first, so these land on top of the workspace.
+    for path, read_only in run.guard_mounts:
+        argv += ["-v", f"{path}:{path}:ro" if read_only else f"{path}:{path}"]
     for host, container in run.mounts:
         argv += ["-v", f"{host}:{container}:ro"]
     # The host's own proxy settings must not leak in: only ours are set.

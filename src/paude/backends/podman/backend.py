@@ -24,6 +24,7 @@ from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION
 from paude.plan import Plan
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
 from paude.squid import render_squid_conf
+from paude.trust.git import apply_mount_points
 
 T = TypeVar("T")
 
@@ -221,6 +222,8 @@ class _SessionStarter:
     def _agent(self, proxy_ip: str | None) -> None:
         agent = self.by_role.get("agent")
         if agent is None:
+            owner = self.spec.workspace.stat()
+            apply_mount_points(self.spec.guard_mounts, (owner.st_uid, owner.st_gid))
             run = build_agent_run(
                 self.spec, image=self.tags[0], proxy_ip=proxy_ip,
                 user_args=tuple(user_args(os.geteuid(), self.spec.workspace.stat().st_uid)),

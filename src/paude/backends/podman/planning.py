@@ -92,7 +92,8 @@ def build_agent_run(
     return pa.AgentRun(
         names=pa.Names(spec.name), image=image, workspace=str(spec.workspace),
         created_at=created_at, proxy_ip=proxy_ip, passthrough_env=dict(spec.env),
-        mounts=mounts, claude_args=args, user_args=user_args)
+        mounts=mounts, claude_args=args, user_args=user_args,
+        guard_mounts=tuple((m.path, m.read_only) for m in spec.guard_mounts))
 
 
 def _str(path: Path | None) -> str | None:

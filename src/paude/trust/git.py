@@ -1,0 +1,141 @@
+"""The workspace's git metadata that runs on the host, and how the sandbox guards it.
+
+The host's ``git status`` / ``git commit`` in the workspace run what
+``.git/config`` names (``core.fsmonitor``, ``core.hooksPath``, filter and
+diff drivers, ``core.sshCommand``) and ``.git/hooks/*``. Inside the
+sandbox those are read-only bind mounts over the read-write workspace, and
+the ``.git`` directory itself is a mount point (so it cannot be renamed or
+replaced); the agent can still commit, branch and stash, which only write
+objects, refs, logs and the index.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from paude.errors import RuntimeMissingError
+from paude.runner import TIMEOUT_INSPECT, Runner
+from paude.trust.paths import GIT_DIR, GIT_PROTECTED, SANDBOX_CONFIG, GuardMount
+
+# Made when missing (empty, harmless to git) so the agent cannot create them.
+_CREATE_IF_MISSING: dict[str, Literal["dir", "file"]] = {
+    "config": "file", "hooks": "dir", "info": "dir"}
+_BOOLEAN = {"true", "false", "yes", "no", "on", "off", "1", "0", ""}
+_DRIVER_KEYS = {("filter", "clean"), ("filter", "smudge"), ("filter", "process"),
+                ("diff", "textconv"), ("diff", "command"), ("merge", "driver")}
+_COMMAND_KEYS = {"core.sshcommand", "diff.external", "include.path"}
+
+
+def parse_config_list(output: str) -> list[tuple[str, str]]:
+    """Parse ``git config --list -z`` output: ``key\\nvalue`` records ending in NUL."""
+    entries = []
+    for record in output.split("\0"):
+        if record:
+            key, _, value = record.partition("\n")
+            entries.append((key, value))
+    return entries
+
+
+def _inside(path: str, workspace: Path) -> bool:
+    target = Path(os.path.normpath(workspace / os.path.expanduser(path)))
+    return target == workspace or workspace in target.parents
+
+
+def find_risky_settings(entries: Sequence[tuple[str, str]], workspace: Path) -> list[str]:
+    """Return ``key=value`` for each setting that makes host git run a command."""
+    risky = []
+    for key, value in entries:
+        section, _, name = key.rpartition(".")
+        kind = section.partition(".")[0]
+        if (key == "core.fsmonitor" and value.lower() not in _BOOLEAN) or (
+            key == "core.hookspath" and _inside(value, workspace)
+        ) or key in _COMMAND_KEYS or (kind, name) in _DRIVER_KEYS or (
+            kind == "includeif" and name == "path"
+        ):
+            risky.append(f"{key}={value}")
+    return risky
+
+
+def git_dir_of(workspace: Path) -> Path | None:
+    """Return the workspace's git directory (following a ``.git`` file), or ``None``."""
+    dot_git = workspace / GIT_DIR
+    if dot_git.is_dir() and not dot_git.is_symlink():
+        return dot_git
+    if dot_git.is_file() and not dot_git.is_symlink():
+        first = dot_git.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+        if first.startswith("gitdir:"):
+            gitdir = Path(first.removeprefix("gitdir:").strip())
+            return gitdir if gitdir.is_absolute() else (workspace / gitdir).resolve()
+    return None
+
+
+def config_file_of(git_dir: Path) -> Path:
+    """Return the config file git reads for ``git_dir`` (a worktree's is the common one)."""
+    commondir = git_dir / "commondir"
+    if commondir.is_file():
+        common = Path(commondir.read_text(encoding="utf-8").strip())
+        return (common if common.is_absolute() else git_dir / common).resolve() / "config"
+    return git_dir / "config"
+
+
+def run_read_config(runner: Runner, config: Path) -> list[tuple[str, str]]:
+    """Return the settings in ``config`` (and what it includes), read by git itself.
+
+    An absent git, or a file git cannot parse, yields no settings: the host's
+    git could not run anything from it either.
+    """
+    if not config.is_file():
+        return []
+    argv = ["git", "config", "--file", str(config), "--includes", "--list", "-z"]
+    try:
+        result = runner.run(argv, timeout=TIMEOUT_INSPECT, check=False,
+                            env={"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull})
+    except RuntimeMissingError:
+        return []
+    return parse_config_list(result.stdout) if result.returncode == 0 else []
+
+
+def find_guard_mounts(workspace: Path, hooks_path: str | None = None) -> tuple[GuardMount, ...]:
+    """Return the mounts that keep git metadata and sandbox config read-only.
+
+    The workspace's own ``.git`` directory is pinned and the parts of it that
+    execute on the host are made read-only (created empty first when absent,
+    so the agent cannot create them). A ``.git`` file (a worktree or
+    submodule pointer) is read-only: rewritten, it would point the host's git
+    at agent-written config. ``hooks_path`` is ``core.hooksPath``; inside the
+    workspace it is read-only too.
+    """
+    mounts: list[GuardMount] = []
+    dot_git = workspace / GIT_DIR
+    if dot_git.is_dir() and not dot_git.is_symlink():
+        mounts.append(GuardMount(str(dot_git), read_only=False))
+        for name in GIT_PROTECTED:
+            if (dot_git / name).exists() or name in _CREATE_IF_MISSING:
+                mounts.append(GuardMount(str(dot_git / name), create=_CREATE_IF_MISSING.get(name)))
+    elif dot_git.is_file() and not dot_git.is_symlink():
+        mounts.append(GuardMount(str(dot_git)))
+    if hooks_path and _inside(hooks_path, workspace):
+        hooks = Path(os.path.normpath(workspace / os.path.expanduser(hooks_path)))
+        if hooks != workspace and not any(m.path == str(hooks) for m in mounts):
+            mounts.append(GuardMount(str(hooks), create="dir"))
+    for name in SANDBOX_CONFIG:
+        if (workspace / name).exists() and not (workspace / name).is_symlink():
+            mounts.append(GuardMount(str(workspace / name)))
+    return tuple(mounts)
+
+
+def apply_mount_points(mounts: Sequence[GuardMount], owner: tuple[int, int]) -> None:
+    """Create the missing mount points (empty; owned by ``owner``, the workspace's owner)."""
+    for mount in mounts:
+        path = Path(mount.path)
+        if mount.create is None or path.exists():
+            continue
+        if mount.create == "dir":
+            path.mkdir(mode=0o755, parents=True)
+        else:
+            path.touch(mode=0o644)
+        if os.geteuid() == 0:
+            os.chown(path, *owner)

@@ -1,0 +1,163 @@
+"""The sandbox cannot reach back: attacks from inside the agent, real podman.
+
+Rootful and rootless (the ``paude_cli`` fixture). The agent plants code in
+the workspace's git metadata and rewrites its own paude.json; the host's
+git and paude must run none of it, and a canary file proves it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import subprocess
+from pathlib import Path
+
+from conftest import ROOTLESS_USER, PaudeCLI
+from paude.naming import derive_session_name
+
+SQUID_CONF = "/etc/squid/paude/squid.conf"
+
+
+def host(cli: PaudeCLI, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` on the host as the workspace's user (root, or the rootless user)."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(cli.home), "LANG": "C.UTF-8"}
+    if cli.mode == "rootless":
+        argv = ("runuser", "-u", ROOTLESS_USER, "--", "env", "-i",
+                *(f"{k}={v}" for k, v in env.items()), *argv)
+    return subprocess.run(argv, cwd=cwd or cli.workspace, env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+
+
+def agent(cli: PaudeCLI, script: str) -> list[str]:
+    """Run a shell script in the agent; return its output words."""
+    return cli.run("exec", "--", "sh", "-c", script).stdout.split()
+
+
+def proxy_conf(cli: PaudeCLI, name: str) -> str:
+    return cli.podman("exec", f"paude-{name}-proxy", "cat", SQUID_CONF).stdout
+
+
+def write_as_user(cli: PaudeCLI, path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    if cli.mode == "rootless":
+        user = pwd.getpwnam(ROOTLESS_USER)
+        for p in (path.parent, path):
+            os.chown(p, user.pw_uid, user.pw_gid)
+
+
+PLANT = r"""
+c="$1"
+git config core.fsmonitor "touch $c" 2>/dev/null && echo config=WRITTEN || echo config=refused
+printf '[core]\n\thooksPath = planted\n' >> .git/config 2>/dev/null \
+    && echo append=WRITTEN || echo append=refused
+printf '#!/bin/sh\ntouch %s\n' "$c" > .git/hooks/pre-commit 2>/dev/null \
+    && echo hook=WRITTEN || echo hook=refused
+mkdir -p .git/info && echo '* filter=spy' >> .git/info/attributes 2>/dev/null \
+    && echo attributes=WRITTEN || echo attributes=refused
+mv .git .git-old 2>/dev/null && echo replace-git=DONE || echo replace-git=refused
+echo work > work.txt && git add work.txt && git commit -q -m agent-work && echo commit=ok
+git branch agent-branch && echo branch=ok
+echo more >> work.txt && git stash -q && echo stash=ok
+"""
+
+
+def test_agent_cannot_plant_code_that_host_git_runs(paude_cli: PaudeCLI) -> None:
+    cli = paude_cli
+    host(cli, "git", "init", "-q")
+    host(cli, "git", "commit", "-q", "--allow-empty", "-m", "host-start")
+    canary = cli.root / "canary"
+    cli.start()
+    out = agent(cli, PLANT.replace('"$1"', f"'{canary}'"))
+    assert out == ["config=refused", "append=refused", "hook=refused", "attributes=refused",
+                   "replace-git=refused", "commit=ok", "branch=ok", "stash=ok"]
+    host(cli, "git", "status")
+    host(cli, "git", "commit", "-q", "--allow-empty", "-m", "host-after")
+    assert not canary.exists(), "a command the agent planted ran on the host"
+    log = host(cli, "git", "log", "--format=%s").stdout.split()
+    assert log == ["host-after", "agent-work", "host-start"]
+    assert host(cli, "git", "branch", "--list", "agent-branch").stdout.strip()
+    assert host(cli, "git", "stash", "list").stdout.strip()
+
+
+def test_the_canary_would_catch_a_planted_fsmonitor(paude_cli: PaudeCLI) -> None:
+    """The probe can fail: the same plant, unguarded, runs on the host's git status."""
+    cli = paude_cli
+    probe = cli.workspace / "unguarded"
+    probe.mkdir()
+    if cli.mode == "rootless":
+        user = pwd.getpwnam(ROOTLESS_USER)
+        os.chown(probe, user.pw_uid, user.pw_gid)
+    canary = cli.root / "canary"
+    host(cli, "git", "init", "-q", cwd=probe)
+    host(cli, "git", "config", "core.fsmonitor", f"touch {canary}", cwd=probe)
+    host(cli, "git", "status", cwd=probe)
+    assert canary.exists()
+
+
+def test_agent_written_paude_json_waits_for_paude_trust(paude_cli: PaudeCLI) -> None:
+    cli = paude_cli
+    name = cli.start()
+    images_before = cli.podman("images", "-q", "--filter", "label=paude.io/image-kind").stdout
+    agent(cli, """printf '{"allowed_domains": [".attacker.example"]}' > paude.json""")
+    assert ".attacker.example" not in proxy_conf(cli, name)
+    refused = cli.run("--detach", check=False)  # no terminal: nobody can say yes
+    assert refused.returncode == 2, refused.stderr
+    assert "allowed_domains adds .attacker.example" in refused.stderr
+    assert "paude trust" in refused.stderr
+    assert ".attacker.example" not in proxy_conf(cli, name)
+    cli.run("trust")
+    cli.run("--detach")
+    assert ".attacker.example" in proxy_conf(cli, name)
+    # The same for a setup command: nothing is built until it is approved.
+    setup = {"allowed_domains": [".attacker.example"], "image": {"setup_command": "id"}}
+    agent(cli, f"printf '%s' '{json.dumps(setup)}' > paude.json")
+    refused = cli.run("--detach", check=False)
+    assert refused.returncode == 2 and "image.setup_command = 'id'" in refused.stderr
+    images = cli.podman("images", "-q", "--filter", "label=paude.io/image-kind").stdout
+    assert images == images_before
+    cli.run("trust")
+    assert cli.run("--detach").returncode == 0
+
+
+def test_cloned_paude_json_needs_approval_on_first_use(paude_cli: PaudeCLI) -> None:
+    cli = paude_cli
+    write_as_user(cli, cli.workspace / "paude.json",
+                  json.dumps({"allowed_domains": [".cloned.example"]}))
+    write_as_user(cli, cli.workspace / ".devcontainer" / "notes.txt", "from the clone\n")
+    name = derive_session_name(cli.workspace)
+    refused = cli.run("--detach", check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "first use of this workspace's configuration" in refused.stderr
+    assert "allowed_domains adds .cloned.example" in refused.stderr
+    label = f"label=paude.io/session={name}"
+    assert cli.podman("ps", "-aq", "--filter", label).stdout.strip() == ""
+    assert cli.podman("network", "exists", f"paude-{name}", check=False).returncode == 1
+    cli.run("trust")
+    assert cli.start() == name
+    assert ".cloned.example" in proxy_conf(cli, name)
+    out = agent(cli, "echo '{}' > paude.json 2>/dev/null && echo json=WRITTEN || echo json=refused;"
+                     "touch .devcontainer/x 2>/dev/null && echo dev=WRITTEN || echo dev=refused")
+    assert out == ["json=refused", "dev=refused"]
+
+
+def test_home_root_and_a_ca_symlink_to_shadow_are_refused(paude_cli: PaudeCLI) -> None:
+    cli = paude_cli
+    for workspace in (cli.home, Path("/")):
+        refused = cli.run("-w", str(workspace), "--detach", check=False)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.startswith("Error: refusing workspace")
+        assert refused.stderr.count("\n") == 1, refused.stderr
+        label = f"label=paude.io/session={derive_session_name(workspace)}"
+        assert cli.podman("ps", "-aq", "--filter", label).stdout.strip() == ""
+    (cli.workspace / "ca.pem").symlink_to("/etc/shadow")
+    write_as_user(cli, cli.workspace / "paude.json",
+                  json.dumps({"extra_ca_certificates": ["ca.pem"]}))
+    cli.run("trust")  # even an approved config may not name a host path outside
+    refused = cli.run("--detach", check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "resolves to /etc/shadow, outside" in refused.stderr
+    name = derive_session_name(cli.workspace)
+    assert cli.podman("ps", "-aq", "--filter", f"label=paude.io/session={name}").stdout == ""
+    assert not (cli.home / ".local" / "state" / "paude" / "sessions").exists()
