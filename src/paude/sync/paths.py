@@ -1,0 +1,90 @@
+"""Which workspace paths sync, which never flow back, and which are refused.
+
+Paths are always POSIX, relative to the workspace root, without ``.`` or
+``..`` components; anything else coming from the pod is refused before it
+reaches the local file system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pathspec
+
+from paude.errors import ConfigError
+
+# Directories skipped anywhere in the tree (pruned in the pod's scans and watches too).
+DEFAULT_EXCLUDED_DIRS = (
+    ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache",
+    ".ruff_cache", ".tox", ".nox", ".cache", ".gradle", "target", ".terraform",
+)
+# paude's own workspace directory: conflict copies and the sync's staging area.
+PAUDE_DIR = ".paude"
+CONFLICTS_DIR = f"{PAUDE_DIR}/conflicts"
+STAGING_DIR = f"{PAUDE_DIR}/tmp"
+# Files matched anywhere, in gitignore syntax: git's per-process lock files
+# would block git on the other side; editor swap files are never wanted.
+DEFAULT_EXCLUDED_PATTERNS = (
+    f"/{PAUDE_DIR}/", ".git/**/*.lock", ".git/*.lock", "*.swp", "*.swx", ".DS_Store",
+)
+
+# Paths that run code or set policy on the host: they go to the pod, never
+# back. TODO(#12): replace with the trust module's list when it lands on main.
+NEVER_BACK = (".git/config", ".git/hooks", ".git/info", "paude.json", ".devcontainer")
+
+
+def is_never_back(path: str) -> bool:
+    """Say whether a change to ``path`` made in the pod must never reach the host."""
+    return any(path == p or path.startswith(p + "/") for p in NEVER_BACK)
+
+
+def check_path(path: str) -> str:
+    """Return ``path`` if it is a clean relative workspace path, else raise ``ConfigError``."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\0" in path
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise ConfigError(f"refused a sync path outside the workspace: {path!r}")
+    return path
+
+
+def is_clean_path(path: str) -> bool:
+    """Say whether ``check_path`` accepts ``path``."""
+    try:
+        check_path(path)
+    except ConfigError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Excludes:
+    """The default excludes plus the user's ``sync.exclude`` (gitignore syntax)."""
+
+    patterns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_spec", _compile(self.patterns))
+
+    def is_excluded(self, path: str, *, is_dir: bool = False) -> bool:
+        """Say whether ``path`` (or one of its parent directories) is excluded."""
+        parts = path.split("/")
+        if any(p in DEFAULT_EXCLUDED_DIRS for p in (parts if is_dir else parts[:-1])):
+            return True
+        spec: pathspec.GitIgnoreSpec = object.__getattribute__(self, "_spec")
+        return spec.match_file(path + "/" if is_dir else path)
+
+    def filter(self, paths: Iterable[str]) -> list[str]:
+        """Return the paths of ``paths`` that are not excluded."""
+        return [p for p in paths if not self.is_excluded(p)]
+
+
+def _compile(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    try:
+        return pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDED_PATTERNS, *patterns])
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"bad sync.exclude pattern: {err}") from err

@@ -1,0 +1,129 @@
+"""How the sync reaches the pod: argv over an exec stream, built by pure functions.
+
+A transport is the argv prefix that runs a command in the agent container
+with stdin attached (``kubectl exec -i`` / ``oc exec -i`` on a cluster,
+``podman exec -i`` for a container), plus the workspace root inside it.
+Every remote step is a constant ``sh`` script; paths and names travel as
+positional arguments or NUL-separated on stdin, never inside the script.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from paude.sync.paths import DEFAULT_EXCLUDED_DIRS, PAUDE_DIR
+
+REMOTE_ROOT = "/workspace"
+
+# find prints six NUL-terminated fields per path: type, octal mode, size,
+# mtime, ./path, link target. Default-excluded directories are pruned.
+SCAN_SCRIPT = r"""cd -- "$1" || exit 3
+start=$2; mindepth=$3; shift 3
+n=$#; first=1
+for name do
+  if [ $first = 1 ]; then set -- "$@" "(" -name "$name"; first=0
+  else set -- "$@" -o -name "$name"; fi
+done
+shift $n
+if [ $# -gt 0 ]; then set -- "$@" ")" -prune -o; fi
+exec find "$start" -mindepth "$mindepth" "$@" -printf '%y\0%m\0%s\0%T@\0%p\0%l\0'
+"""
+# Names arrive NUL-separated on stdin; missing ones are skipped (deleted since).
+PULL_SCRIPT = r"""cd -- "$1" || exit 3
+exec tar -c -f - --format=posix --no-recursion --hard-dereference --ignore-failed-read \
+  --null --verbatim-files-from -T -
+"""
+PUSH_SCRIPT = r"""cd -- "$1" || exit 3
+exec tar -x -f - -p --no-same-owner --no-overwrite-dir
+"""
+DELETE_FILES_SCRIPT = r"""cd -- "$1" || exit 3
+exec xargs -0 -r rm -f --
+"""
+# A directory that still holds files (excluded ones, or new ones) stays.
+DELETE_DIRS_SCRIPT = r"""cd -- "$1" || exit 3
+exec xargs -0 -r rmdir --ignore-fail-on-non-empty --
+"""
+# One event per line: "EVENTS ROOT/path" NUL-terminated; stderr says
+# "Watches established." once every watch is in place.
+WATCH_SCRIPT = r"""exec inotifywait -m -r \
+  -e modify,attrib,close_write,create,delete,moved_to,moved_from \
+  --format '%e %w%f%0' --no-newline --exclude "$2" -- "$1"
+"""
+WATCH_READY = "Watches established."
+
+
+@dataclass(frozen=True)
+class ExecTransport:
+    """Run constant scripts in the agent container through an exec stream."""
+
+    prefix: tuple[str, ...]
+    root: str = REMOTE_ROOT
+
+    def argv(self, script: str, *args: str) -> list[str]:
+        """Return the argv that runs ``script`` with the root and ``args`` as $1...."""
+        return [*self.prefix, "sh", "-c", script, "sh", self.root, *args]
+
+    def scan_argv(self, start: str = "") -> list[str]:
+        """Return the argv that lists ``start`` (a workspace path) or the whole tree."""
+        where, depth = (f"./{start}", "0") if start else (".", "1")
+        return self.argv(SCAN_SCRIPT, where, depth, *DEFAULT_EXCLUDED_DIRS)
+
+    def watch_argv(self) -> list[str]:
+        """Return the argv of the pod's file watcher."""
+        return self.argv(WATCH_SCRIPT, build_watch_exclude(self.root))
+
+
+def build_watch_exclude(root: str) -> str:
+    """Return inotifywait's --exclude regex: default-excluded dirs and paude's own."""
+    names = "|".join(re.escape(n) for n in DEFAULT_EXCLUDED_DIRS)
+    own = re.escape(f"{root.rstrip('/')}/{PAUDE_DIR}")
+    return f"(^|/)({names})(/|$)|^{own}(/|$)"
+
+
+def build_kube_prefix(
+    cli: str, *, pod: str, namespace: str, container: str, context: str | None = None
+) -> tuple[str, ...]:
+    """Return ``oc``/``kubectl exec -i`` into the agent container (through the API server)."""
+    argv = [cli]
+    if context:
+        argv += ["--context", context]
+    return (*argv, "--namespace", namespace, "exec", "-i", pod, "-c", container, "--")
+
+
+def build_podman_prefix(container: str, *, podman: str = "podman") -> tuple[str, ...]:
+    """Return ``podman exec -i`` into ``container`` (the same engine, without a cluster)."""
+    return (podman, "exec", "-i", container)
+
+
+def parse_scan(data: bytes) -> list[tuple[str, str, int, int, float, str]]:
+    """Parse the scan's output into (path, type, mode, size, mtime, link) rows.
+
+    Rows whose path is not a clean relative path are dropped by the caller.
+    """
+    fields = data.split(b"\0")
+    rows = []
+    for i in range(0, len(fields) - 5, 6):
+        kind, mode, size, mtime, path, link = (f.decode("utf-8", "surrogateescape")
+                                                for f in fields[i:i + 6])
+        path = path[2:] if path.startswith("./") else path
+        rows.append((path, kind, int(mode, 8), int(size), float(mtime), link))
+    return rows
+
+
+def parse_watch_event(raw: bytes, root: str) -> tuple[str, bool, bool] | None:
+    """Parse one watch event into (path, is_dir, created); None if outside ``root``."""
+    text = raw.decode("utf-8", "surrogateescape")
+    events, _, full = text.partition(" ")
+    prefix = root.rstrip("/") + "/"
+    if not full.startswith(prefix):
+        return None
+    flags = set(events.split(","))
+    created = bool(flags & {"CREATE", "MOVED_TO"})
+    return full[len(prefix):].rstrip("/"), "ISDIR" in flags, created
+
+
+def describe(argv: Sequence[str]) -> str:
+    """Return a short name of a transport step for errors (its exec program)."""
+    return argv[0] if argv else "?"
