@@ -72,7 +72,7 @@ def test_setup_command_is_a_json_exec_form_run_line() -> None:
 
 def test_packages_are_added_to_the_apt_line() -> None:
     text = render_containerfile("agent", packages=("jq", "python3"))
-    assert "ca-certificates curl git jq nodejs npm python3 rsync tmux" in text
+    assert "ca-certificates curl git inotify-tools jq nodejs npm python3 rsync tmux" in text
 
 
 def test_proxy_runs_squid_in_foreground_with_mounted_config() -> None:

@@ -34,7 +34,9 @@ CA_INSTALL_PATH = "/usr/local/share/ca-certificates/paude-extra.crt"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CA_ENV_VARS = ("NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "SSL_CERT_FILE")
 
-AGENT_APT_PACKAGES = ("ca-certificates", "curl", "git", "nodejs", "npm", "rsync", "tmux")
+AGENT_APT_PACKAGES = (
+    "ca-certificates", "curl", "git", "inotify-tools", "nodejs", "npm", "rsync", "tmux",
+)
 PROXY_APT_PACKAGES = ("squid",)
 
 

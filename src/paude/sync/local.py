@@ -184,8 +184,8 @@ def remove(root: Path, path: str) -> bool:
             full.rmdir()
         else:
             full.unlink()
-    except (FileNotFoundError, NotADirectoryError):
-        return True
+    except (FileNotFoundError, NotADirectoryError, UnsafePathError):
+        return True  # not in the workspace's own tree: nothing of it to delete
     except OSError:
         return False  # a directory still holding files: it stays
     return True

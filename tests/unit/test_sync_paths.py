@@ -1,0 +1,53 @@
+"""What syncs: default and user excludes (gitignore syntax), and refused paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from paude.errors import ConfigError
+from paude.sync.paths import Excludes, check_path, is_never_back
+
+
+@pytest.mark.parametrize("path", [
+    "node_modules/x/y.js", "a/node_modules/b", ".venv/bin/python", "src/__pycache__/m.pyc",
+    ".paude/conflicts/x", ".git/index.lock", ".git/refs/heads/main.lock", "a/.x.swp",
+])
+def test_defaults_exclude(path: str) -> None:
+    assert Excludes().is_excluded(path)
+
+
+@pytest.mark.parametrize("path", [
+    ".git/objects/ab/cdef", ".git/HEAD", ".git/refs/heads/main", "src/main.py", ".paudex",
+    "node_modules_notes.txt",
+])
+def test_defaults_keep(path: str) -> None:
+    assert not Excludes().is_excluded(path)
+
+
+def test_directory_excluded_by_name_itself() -> None:
+    assert Excludes().is_excluded("pkg/node_modules", is_dir=True)
+    assert not Excludes().is_excluded("pkg/node_modules")  # a file of that name syncs
+
+
+def test_user_patterns_are_gitignore_syntax() -> None:
+    ex = Excludes(("*.log", "/build/", "!keep.log", "data/**/*.bin"))
+    assert ex.is_excluded("x/y.log")
+    assert not ex.is_excluded("keep.log")
+    assert ex.is_excluded("build/out.o")
+    assert not ex.is_excluded("src/build.py")
+    assert ex.is_excluded("data/a/b/c.bin")
+    assert ex.filter(["a.log", "a.py"]) == ["a.py"]
+
+
+@pytest.mark.parametrize("path", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a",
+                                  "a/.", "a\0b"])
+def test_unclean_paths_are_refused(path: str) -> None:
+    with pytest.raises(ConfigError, match="outside the workspace"):
+        check_path(path)
+
+
+def test_never_back_matches_whole_components() -> None:
+    assert is_never_back(".git/hooks/post-checkout")
+    assert is_never_back(".git/config")
+    assert not is_never_back(".git/configx")
+    assert not is_never_back(".git/objects/ab/cd")
