@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,8 +145,25 @@ def spawn(files: SyncFiles, spec: SyncSpec) -> bool:
     from paude.runner.pipes import spawn_detached
 
     argv = [sys.executable, "-m", "paude.sync", str(files.dir)]
-    spawn_detached(argv, log=files.log, env={"PYTHONUNBUFFERED": "1"})
+    pid = spawn_detached(argv, log=files.log, env={"PYTHONUNBUFFERED": "1"})
+    _wait_locked(files, pid)
     return True
+
+
+def _wait_locked(files: SyncFiles, pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Wait until the new sync process holds the lock (or has exited: another one won)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        deadline = time.monotonic() + timeout
+        while running_pid(files) is None:
+            if select.select([pidfd], [], [], 0.01)[0]:
+                os.waitpid(pid, 0)
+                return
+            if time.monotonic() > deadline:
+                raise OperationTimeoutError(f"the sync process did not start in {timeout:.0f}s",
+                                            hint=f"See its log: {files.log}")
+    finally:
+        os.close(pidfd)
 
 
 def stop(files: SyncFiles, *, timeout: float = STOP_TIMEOUT_S) -> bool:

@@ -12,10 +12,11 @@ import contextlib
 import hashlib
 import io
 import os
+import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -25,16 +26,10 @@ from paude.runner.pipes import Pipe
 from paude.sync.local import PERMISSION_BITS, digest_bytes
 from paude.sync.paths import is_clean_path
 from paude.sync.state import Entry, Kind, RemoteStat
-from paude.sync.transport import (
-    DELETE_DIRS_SCRIPT,
-    DELETE_FILES_SCRIPT,
-    PULL_SCRIPT,
-    PUSH_SCRIPT,
-    ExecTransport,
-    parse_scan,
-)
+from paude.sync.transport import SERVER_READY, ExecTransport, parse_scan
 
 TIMEOUT_STEP = 600.0
+TIMEOUT_START = 60.0
 _CHUNK = 1 << 20
 _KINDS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.LINK}
 
@@ -61,12 +56,105 @@ class PushItem:
     full: Path
 
 
-def _finish(pipe: Pipe, what: str) -> None:
-    rc = pipe.wait(TIMEOUT_STEP)
-    err = pipe.stderr.read().decode(errors="replace")
-    if rc != 0:
-        raise TransportError(f"{what} in the pod failed (exit {rc}): {err.strip()[-500:]}",
-                             hint="Check the session with: paude sessions")
+class Channel:
+    """The long-lived step server in the pod, started on first use and after a drop."""
+
+    def __init__(self, transport: ExecTransport) -> None:
+        self.transport = transport
+        self._pipe: Pipe | None = None
+
+    def close(self) -> None:
+        """End the server's exec (the next request starts a new one)."""
+        if self._pipe:
+            self._pipe.kill()
+            self._pipe = None
+
+    def _open(self) -> Pipe:
+        if self._pipe and self._pipe.poll() is None:
+            return self._pipe
+        self.close()
+        pipe = Pipe(self.transport.server_argv(), stdin=True)
+        self._pipe = pipe
+        with self._watchdog(TIMEOUT_START):
+            line = pipe.stdout.readline()
+        if line != SERVER_READY:
+            err = b"" if pipe.poll() is None else pipe.stderr.read()
+            self.close()
+            raise TransportError(
+                f"could not start the sync in the pod: {err.decode(errors='replace')[-300:]}",
+                hint="Check the session with: paude sessions")
+        return pipe
+
+    @contextlib.contextmanager
+    def _watchdog(self, seconds: float) -> Iterator[None]:
+        """Kill the exec if a step stalls (a dead stream after sleep blocks forever)."""
+        pipe = self._pipe
+        timer = threading.Timer(seconds, pipe.kill) if pipe else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            yield
+        except (OSError, ValueError, tarfile.TarError) as err:
+            self.close()
+            raise TransportError(f"the exec stream to the pod dropped: {err}") from err
+        finally:
+            if timer:
+                timer.cancel()
+
+    @contextlib.contextmanager
+    def request(self, cmd: str, payload: bytes | IO[bytes], size: int | None = None,
+                ) -> Iterator[_Bounded]:
+        """Send one request; yield its output (read it all); raise on a failed step."""
+        pipe = self._open()
+        with self._watchdog(TIMEOUT_STEP):
+            n = len(payload) if isinstance(payload, bytes) else size
+            pipe.stdin.write(f"{cmd} {n}\n".encode())
+            if isinstance(payload, bytes):
+                pipe.stdin.write(payload)
+            else:
+                shutil.copyfileobj(payload, pipe.stdin, _CHUNK)
+            pipe.stdin.flush()
+            header = pipe.stdout.readline().split()
+            if len(header) != 3:
+                ended = pipe.poll() is not None
+                raise OSError(f"no reply ({pipe.stderr.read() if ended else b''!r})")
+            rc, out_len, err_len = (int(x) for x in header)
+            out = _Bounded(pipe.stdout, out_len)
+            yield out
+            out.drain()
+            err = pipe.stdout.read(err_len).decode(errors="replace")
+        if rc != 0:
+            raise TransportError(f"{cmd} in the pod failed (exit {rc}): {err.strip()[-500:]}",
+                                 hint="Check the session with: paude sessions")
+
+
+class _Bounded(io.RawIOBase):
+    """Read at most ``left`` bytes of a stream (one reply's output)."""
+
+    def __init__(self, f: IO[bytes], left: int) -> None:
+        self.f = f
+        self.left = left
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        want = self.left if size < 0 else min(size, self.left)
+        data = self.f.read(want)
+        if not data:
+            raise OSError("the exec stream ended mid-reply")
+        self.left -= len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def drain(self) -> None:
+        while self.left > 0:
+            self.read(_CHUNK)
 
 
 class Remote:
@@ -74,12 +162,12 @@ class Remote:
 
     def __init__(self, transport: ExecTransport) -> None:
         self.transport = transport
+        self.channel = Channel(transport)
 
     def scan(self, start: str = "") -> dict[str, RemoteItem]:
         """List the pod's tree (or ``start``'s subtree) without reading any file."""
-        pipe = Pipe(self.transport.scan_argv(start))
-        data = pipe.stdout.read()
-        _finish(pipe, "listing the workspace")
+        with self.channel.request("scan", start.encode("utf-8", "surrogateescape")) as out:
+            data = out.read()
         found = {}
         for path, kind, mode, size, mtime, link in parse_scan(data):
             if kind not in _KINDS or not is_clean_path(path):
@@ -93,24 +181,16 @@ class Remote:
 
     def pull(self, paths: Iterable[str], staging: Path) -> dict[str, RemoteItem]:
         """Fetch ``paths`` from the pod; files land in ``staging``. Absent paths are missing."""
-        wanted = sorted(set(paths))
+        wanted = set(paths)
         if not wanted:
             return {}
-        pipe = Pipe(self.transport.argv(PULL_SCRIPT), stdin=True)
-        feeder = threading.Thread(target=_feed, args=(pipe.stdin, wanted), daemon=True)
-        feeder.start()
         got: dict[str, RemoteItem] = {}
-        try:
-            with tarfile.open(fileobj=pipe.stdout, mode="r|") as tar:
-                for member in tar:
-                    item = _take(member, tar, set(wanted), staging)
-                    if item:
-                        got[member.name] = item
-        except (tarfile.TarError, OSError) as err:
-            pipe.kill()
-            raise TransportError(f"reading files from the pod failed: {err}") from err
-        feeder.join()
-        _finish(pipe, "reading files")
+        with (self.channel.request("pull", _nul_list(sorted(wanted))) as out,
+              tarfile.open(fileobj=out, mode="r|") as tar):
+            for member in tar:
+                item = _take(member, tar, wanted, staging)
+                if item:
+                    got[member.name] = item
         return got
 
     def push(self, items: list[PushItem], progress: Callable[[int], None] | None = None,
@@ -118,43 +198,35 @@ class Remote:
         """Send ``items`` to the pod as one tar; return what was sent, per path."""
         if not items:
             return {}
-        pipe = Pipe(self.transport.argv(PUSH_SCRIPT), stdin=True)
         sent: dict[str, tuple[Entry, RemoteStat | None, os.stat_result]] = {}
-        try:
-            with tarfile.open(fileobj=pipe.stdin, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+        with tempfile.TemporaryFile() as spool:
+            with tarfile.open(fileobj=spool, mode="w", format=tarfile.GNU_FORMAT) as tar:
                 for n, item in enumerate(items, 1):
                     got = _add(tar, item)
                     if got:
                         sent[item.path] = got
                     if progress:
                         progress(n)
-            pipe.stdin.close()
-        except (OSError, tarfile.TarError) as err:
-            pipe.kill()
-            raise TransportError(f"sending files to the pod failed: {err}") from err
-        _finish(pipe, "writing files")
+            size = spool.tell()
+            spool.seek(0)
+            with self.channel.request("push", spool, size):
+                pass
         return sent
 
     def delete(self, files: list[str], dirs: list[str]) -> None:
         """Delete ``files`` (and links), then ``dirs`` when empty, children first."""
-        for script, paths in ((DELETE_FILES_SCRIPT, files), (DELETE_DIRS_SCRIPT, dirs)):
+        for cmd, paths in (("delf", files), ("deld", dirs)):
             if paths:
-                pipe = Pipe(self.transport.argv(script), stdin=True)
-                try:
-                    _feed(pipe.stdin, paths)
-                except OSError as err:
-                    pipe.kill()
-                    raise TransportError(f"deleting files in the pod failed: {err}") from err
-                _finish(pipe, "deleting files")
+                with self.channel.request(cmd, _nul_list(paths)):
+                    pass
+
+    def close(self) -> None:
+        """End the exec stream."""
+        self.channel.close()
 
 
-def _feed(stream: IO[bytes], paths: list[str]) -> None:
-    try:
-        for path in paths:
-            stream.write(path.encode("utf-8", "surrogateescape") + b"\0")
-    finally:
-        with contextlib.suppress(OSError):  # the reader died: its exit code reports it
-            stream.close()
+def _nul_list(paths: list[str]) -> bytes:
+    return b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths)
 
 
 def _take(member: tarfile.TarInfo, tar: tarfile.TarFile, wanted: set[str],

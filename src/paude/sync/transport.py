@@ -17,34 +17,48 @@ from paude.sync.paths import DEFAULT_EXCLUDED_DIRS, PAUDE_DIR
 
 REMOTE_ROOT = "/workspace"
 
-# find prints six NUL-terminated fields per path: type, octal mode, size,
-# mtime, ./path, link target. Default-excluded directories are pruned.
-SCAN_SCRIPT = r"""cd -- "$1" || exit 3
-start=$2; mindepth=$3; shift 3
-n=$#; first=1
+# One long-lived exec serves every step, so a step costs a round trip, not
+# an exec. Requests: "CMD N\n" then N payload bytes (GNU head -c reads exactly
+# N bytes, so the stream stays framed). Replies: "RC OUTLEN ERRLEN\n", out, err.
+# scan: payload = start path ("" = whole tree); find prints six NUL-ended
+# fields per path (type, octal mode, size, mtime, ./path, link target),
+# pruning the default-excluded directories ($2...). pull: payload = NUL-ended
+# paths; missing ones are skipped. push: payload = a tar. delf/deld: payload =
+# NUL-ended paths to remove (a directory still holding files stays).
+SERVER_SCRIPT = r"""cd -- "$1" || exit 3
+t="$1/.paude/tmp"; mkdir -p "$t" || exit 3
+o="$t/out.$$"; e="$t/err.$$"; l="$t/list.$$"
+trap 'rm -f "$o" "$e" "$l"' EXIT
+shift; n=$#; first=1
 for name do
   if [ $first = 1 ]; then set -- "$@" "(" -name "$name"; first=0
   else set -- "$@" -o -name "$name"; fi
 done
 shift $n
 if [ $# -gt 0 ]; then set -- "$@" ")" -prune -o; fi
-exec find "$start" -mindepth "$mindepth" "$@" -printf '%y\0%m\0%s\0%T@\0%p\0%l\0'
+echo paude-sync-ready
+while read -r cmd n; do
+  rc=0
+  case $cmd in
+  push) head -c "$n" | { tar -x -f - -p --no-same-owner --no-overwrite-dir >"$o" 2>"$e"
+        echo $? >"$l"; cat >/dev/null; }
+        rc=$(cat "$l") ;;
+  *) head -c "$n" >"$l"
+     case $cmd in
+     scan) s=$(cat "$l"); d=0; if [ -z "$s" ]; then s=.; d=1; else s="./$s"; fi
+           find "$s" -mindepth $d "$@" -printf '%y\0%m\0%s\0%T@\0%p\0%l\0' >"$o" 2>"$e" || rc=$? ;;
+     pull) tar -c -f - --format=posix --no-recursion --hard-dereference --ignore-failed-read \
+             --null --verbatim-files-from -T "$l" >"$o" 2>"$e" || rc=$? ;;
+     delf) xargs -0 -r rm -f -- <"$l" >"$o" 2>"$e" || rc=$? ;;
+     deld) xargs -0 -r rmdir --ignore-fail-on-non-empty -- <"$l" >"$o" 2>"$e" || rc=$? ;;
+     *) : >"$o"; echo "unknown request $cmd" >"$e"; rc=127 ;;
+     esac ;;
+  esac
+  printf '%s %s %s\n' "$rc" "$(wc -c <"$o")" "$(wc -c <"$e")"
+  cat "$o" "$e"
+done
 """
-# Names arrive NUL-separated on stdin; missing ones are skipped (deleted since).
-PULL_SCRIPT = r"""cd -- "$1" || exit 3
-exec tar -c -f - --format=posix --no-recursion --hard-dereference --ignore-failed-read \
-  --null --verbatim-files-from -T -
-"""
-PUSH_SCRIPT = r"""cd -- "$1" || exit 3
-exec tar -x -f - -p --no-same-owner --no-overwrite-dir
-"""
-DELETE_FILES_SCRIPT = r"""cd -- "$1" || exit 3
-exec xargs -0 -r rm -f --
-"""
-# A directory that still holds files (excluded ones, or new ones) stays.
-DELETE_DIRS_SCRIPT = r"""cd -- "$1" || exit 3
-exec xargs -0 -r rmdir --ignore-fail-on-non-empty --
-"""
+SERVER_READY = b"paude-sync-ready\n"
 # One event per line: "EVENTS ROOT/path" NUL-terminated; stderr says
 # "Watches established." once every watch is in place.
 WATCH_SCRIPT = r"""exec inotifywait -m -r \
@@ -65,10 +79,9 @@ class ExecTransport:
         """Return the argv that runs ``script`` with the root and ``args`` as $1...."""
         return [*self.prefix, "sh", "-c", script, "sh", self.root, *args]
 
-    def scan_argv(self, start: str = "") -> list[str]:
-        """Return the argv that lists ``start`` (a workspace path) or the whole tree."""
-        where, depth = (f"./{start}", "0") if start else (".", "1")
-        return self.argv(SCAN_SCRIPT, where, depth, *DEFAULT_EXCLUDED_DIRS)
+    def server_argv(self) -> list[str]:
+        """Return the argv of the long-lived step server (see ``SERVER_SCRIPT``)."""
+        return self.argv(SERVER_SCRIPT, *DEFAULT_EXCLUDED_DIRS)
 
     def watch_argv(self) -> list[str]:
         """Return the argv of the pod's file watcher."""

@@ -1,0 +1,211 @@
+"""The sync engine over a real exec stream (``podman exec -i``), on real files.
+
+The same engine runs over ``kubectl exec -i`` on the cluster (tests/k8s);
+here the container stands in for the pod so every rule is proven without one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sync_pod import SyncPod, children, start_pod, wait_for
+
+from paude.sync import BuiltinSync
+
+
+@pytest.fixture
+def pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SyncPod]:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    yield from start_pod(tmp_path)
+
+
+@pytest.fixture
+def sync(pod: SyncPod, request: pytest.FixtureRequest) -> Iterator[BuiltinSync]:
+    s = BuiltinSync(pod.spec(f"t-{request.node.name[:20].replace('_', '-')}",
+                             excludes=("*.log", "/build/")))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=cwd,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_initial_sync_then_git_works_both_ways(pod: SyncPod, sync: BuiltinSync) -> None:
+    ws = pod.workspace
+    git(ws, "init", "-q", "-b", "main")
+    (ws / "a.txt").write_text("one\n")
+    git(ws, "add", "-A")
+    git(ws, "commit", "-qm", "local commit")
+    git(ws, "gc", "-q")  # packed refs and objects, as a real clone has
+    config_before = (ws / ".git" / "config").read_text()
+
+    assert sync.sync_now().pushed > 0
+    assert "local commit" in pod.sh("git log --oneline")
+    pod.sh("git fsck --strict")
+
+    pod.sh("echo two >> a.txt && git -c user.email=p@p -c user.name=p commit -qam 'pod commit'"
+           " && git config core.hooksPath /tmp/evil && mkdir -p .git/hooks"
+           " && printf '#!/bin/sh\\necho pwned\\n' > .git/hooks/pre-commit"
+           " && chmod +x .git/hooks/pre-commit && echo '*' >> .git/info/exclude")
+    sync.sync_now()
+    assert git(ws, "log", "--format=%s").splitlines() == ["pod commit", "local commit"]
+    git(ws, "fsck", "--strict")
+    assert (ws / "a.txt").read_text() == "one\ntwo\n"
+    assert (ws / ".git" / "config").read_text() == config_before
+    assert not (ws / ".git" / "hooks" / "pre-commit").exists()
+    assert git(ws, "status", "--porcelain") == ""
+
+
+def test_background_sync_both_ways_without_echo(pod: SyncPod, sync: BuiltinSync) -> None:
+    (pod.workspace / "seed").write_text("s")
+    assert sync.start()
+    assert not sync.start()  # one per session
+    wait_for("the seed in the pod", lambda: pod.read("seed") == "s")
+
+    (pod.workspace / "local.txt").write_text("from local")
+    wait_for("the local edit in the pod", lambda: pod.read("local.txt") == "from local")
+    pod.write("dir/new/pod.txt", "from pod")
+    wait_for("the pod edit locally",
+             lambda: (pod.workspace / "dir/new/pod.txt").exists()
+             and (pod.workspace / "dir/new/pod.txt").read_text() == "from pod")
+    pod_inode = pod.sh("stat -c %i dir/new/pod.txt")
+    local_inode = os.stat(pod.workspace / "local.txt").st_ino
+    sync.sync_now()  # both sides agree: nothing travels back
+    assert pod.sh("stat -c %i dir/new/pod.txt") == pod_inode
+    assert os.stat(pod.workspace / "local.txt").st_ino == local_inode
+
+    pod.sh("rm -r dir")
+    wait_for("the pod delete locally", lambda: not (pod.workspace / "dir").exists())
+    status = sync.status()
+    assert status["state"] == "running"
+    assert status["pending_local"] == []
+    assert status["last_push"] and status["last_pull"]
+
+
+def test_conflict_keeps_local_and_the_pods_copy_and_logs_it(pod: SyncPod,
+                                                            sync: BuiltinSync) -> None:
+    (pod.workspace / "f.txt").write_text("base")
+    sync.sync_now()
+    (pod.workspace / "f.txt").write_text("local edit")
+    pod.write("f.txt", "pod edit")
+    result = sync.sync_now()
+    assert (pod.workspace / "f.txt").read_text() == "local edit"
+    assert pod.read("f.txt") == "local edit"
+    copies = list((pod.workspace / ".paude" / "conflicts").glob("f.txt.*"))
+    assert [c.read_text() for c in copies] == ["pod edit"]
+    log = (pod.workspace / ".paude" / "conflicts" / "conflicts.log").read_text()
+    assert "f.txt: changed on both sides" in log
+    assert len(result.conflicts) == 1
+    assert sync.status()["conflicts"] == result.conflicts
+    assert pod.read(".paude/conflicts/conflicts.log") is None  # never sent to the pod
+
+
+def test_a_delete_never_beats_an_edit(pod: SyncPod, sync: BuiltinSync) -> None:
+    (pod.workspace / "edited-here").write_text("base")
+    (pod.workspace / "edited-there").write_text("base")
+    sync.sync_now()
+    (pod.workspace / "edited-here").write_text("local edit")
+    pod.sh("rm edited-here")
+    (pod.workspace / "edited-there").unlink()
+    pod.write("edited-there", "pod edit")
+    sync.sync_now()
+    assert (pod.workspace / "edited-here").read_text() == "local edit"
+    assert pod.read("edited-here") == "local edit"
+    assert (pod.workspace / "edited-there").read_text() == "pod edit"
+    assert pod.read("edited-there") == "pod edit"
+
+
+def test_planted_symlinks_change_nothing_outside(pod: SyncPod, sync: BuiltinSync) -> None:
+    target = pod.outside / "bashrc"
+    target.write_text("mine\n")
+    (pod.workspace / "real").mkdir()
+    (pod.workspace / "real" / "x").write_text("x")
+    sync.sync_now()
+    pod.sh('ln -s "$1" evil && ln -s "$2" dirlink && rm -r real && ln -s "$2" real'
+           ' && printf "#!/bin/sh\\n" > suid && chmod 4755 suid', str(target), str(pod.outside))
+    sync.sync_now()
+    assert os.readlink(pod.workspace / "evil") == str(target)
+    assert os.readlink(pod.workspace / "dirlink") == str(pod.outside)
+    # The pod now writes "through" its links: locally they are replaced, not followed.
+    pod.sh("rm evil && echo pwned > evil && rm dirlink && mkdir dirlink && echo pwned > dirlink/x")
+    sync.sync_now()
+    assert target.read_text() == "mine\n"
+    assert sorted(p.name for p in pod.outside.iterdir()) == ["bashrc"]
+    assert (pod.workspace / "evil").read_text() == "pwned\n"
+    assert not (pod.workspace / "evil").is_symlink()
+    assert (pod.workspace / "suid").stat().st_mode & 0o7777 == 0o755
+
+
+def test_excludes_stay_on_their_side(pod: SyncPod, sync: BuiltinSync) -> None:
+    ws = pod.workspace
+    (ws / "node_modules" / "m").mkdir(parents=True)
+    (ws / "node_modules" / "m" / "i.js").write_text("x")
+    (ws / "debug.log").write_text("x")
+    (ws / "src").mkdir()
+    (ws / "src" / "app.py").write_text("x")
+    sync.sync_now()
+    assert pod.sh("find . -path ./.paude -prune -o -print | sort").split() == [
+        ".", "./src", "./src/app.py"]
+    pod.sh("mkdir -p build __pycache__ && echo b > build/out && echo c > __pycache__/m.pyc"
+           " && echo l > pod.log && echo k > keep")
+    sync.sync_now()
+    assert sorted(p.name for p in ws.iterdir()) == [".paude", "debug.log", "keep",
+                                                      "node_modules", "src"]
+
+
+def test_force_makes_the_pod_a_copy_of_local(pod: SyncPod, sync: BuiltinSync) -> None:
+    (pod.workspace / "a").write_text("local")
+    sync.sync_now()
+    pod.write("a", "pod")
+    pod.write("only-in-pod/x", "pod")
+    sync.sync_now(force=True)
+    assert pod.read("a") == "local"
+    assert pod.sh("ls") == "a\n"
+    assert (pod.workspace / "a").read_text() == "local"
+
+
+def _burst(pod: SyncPod, n: int) -> None:
+    """Write ``n`` files on each side at once."""
+    remote = threading.Thread(target=pod.sh, args=(
+        'i=0; while [ $i -lt "$1" ]; do printf "pod %s\\n" $i > "burst/pod-$i"; '
+        'i=$((i+1)); done', str(n)))
+    remote.start()
+    for i in range(n):
+        (pod.workspace / "burst" / f"local-{i}").write_text(f"local {i}\n")
+    remote.join()
+
+
+def test_killed_exec_streams_and_sync_process_lose_nothing(pod: SyncPod,
+                                                           sync: BuiltinSync) -> None:
+    (pod.workspace / "burst").mkdir()
+    pod.sh("mkdir burst")
+    sync.start()
+    wait_for("the first round", lambda: (sync.status().get("last_round") is not None))
+    pid = sync.status()["pid"]
+    killer = threading.Timer(0.3, lambda: [os.kill(c, signal.SIGKILL) for c in children(pid)])
+    killer.start()
+    _burst(pod, 100)
+    killer.join()
+    os.kill(pid, signal.SIGKILL)  # the sync process dies mid-burst too
+    wait_for("the killed sync to let go", lambda: sync.status()["state"] == "stopped")
+    assert sync.start()  # what the next paude does
+    expected = {f"pod-{i}": f"pod {i}\n" for i in range(100)}
+    expected |= {f"local-{i}": f"local {i}\n" for i in range(100)}
+
+    def local_done() -> bool:
+        return {p.name: p.read_text() for p in (pod.workspace / "burst").iterdir()} == expected
+
+    wait_for("all 200 files locally", local_done, timeout=120)
+    remote = pod.sh('cd burst && for f in *; do printf "%s=" "$f"; cat "$f"; done')
+    got = dict(line.split("=", 1) for line in remote.strip().split("\n"))
+    assert {k: v + "\n" for k, v in got.items()} == expected
