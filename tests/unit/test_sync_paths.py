@@ -51,3 +51,6 @@ def test_never_back_matches_whole_components() -> None:
     assert is_never_back(".git/config")
     assert not is_never_back(".git/configx")
     assert not is_never_back(".git/objects/ab/cd")
+    assert not is_never_back(".git", is_dir=True)
+    assert is_never_back(".git")  # a .git file points git anywhere
+    assert is_never_back("sub/.git/hooks/x")

@@ -6,7 +6,7 @@ import re
 
 from paude.sync.state import Index, Kind, RemoteStat
 from paude.sync.transport import (
-    PULL_SCRIPT,
+    SERVER_SCRIPT,
     ExecTransport,
     build_kube_prefix,
     build_podman_prefix,
@@ -26,14 +26,12 @@ def test_kube_prefix_execs_into_the_agent_container_with_stdin() -> None:
 
 def test_scripts_are_constant_and_data_travels_as_arguments() -> None:
     t = ExecTransport(build_podman_prefix("box"), "/work space")
-    argv = t.argv(PULL_SCRIPT)
+    argv = t.server_argv()
     assert argv[:4] == ["podman", "exec", "-i", "box"]
-    assert argv[4:7] == ["sh", "-c", PULL_SCRIPT]
-    assert argv[7:] == ["sh", "/work space"]
-    scan = t.scan_argv("sub dir")
-    assert scan[8:11] == ["/work space", "./sub dir", "0"]
-    assert "node_modules" in scan[11:]
-    assert "sub dir" not in scan[6]
+    assert argv[4:7] == ["sh", "-c", SERVER_SCRIPT]
+    assert argv[7:9] == ["sh", "/work space"]
+    assert "node_modules" in argv[9:] and ".git" not in argv[9:]
+    assert t.watch_argv()[8:9] == ["/work space"]
 
 
 def test_parse_scan_reads_nul_separated_rows() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pathspec
 
 from paude.errors import ConfigError
+from paude.trust.paths import never_sync_back
 
 # Directories skipped anywhere in the tree (pruned in the pod's scans and watches too).
 DEFAULT_EXCLUDED_DIRS = (
@@ -29,14 +30,14 @@ DEFAULT_EXCLUDED_PATTERNS = (
     f"/{PAUDE_DIR}/", ".git/**/*.lock", ".git/*.lock", "*.swp", "*.swx", ".DS_Store",
 )
 
-# Paths that run code or set policy on the host: they go to the pod, never
-# back. TODO(#12): replace with the trust module's list when it lands on main.
-NEVER_BACK = (".git/config", ".git/hooks", ".git/info", "paude.json", ".devcontainer")
 
+def is_never_back(path: str, *, is_dir: bool = False) -> bool:
+    """Say whether a change to ``path`` made in the pod must never reach the host.
 
-def is_never_back(path: str) -> bool:
-    """Say whether a change to ``path`` made in the pod must never reach the host."""
-    return any(path == p or path.startswith(p + "/") for p in NEVER_BACK)
+    The one list is the trust module's (git config, hooks, info; paude.json
+    and devcontainer files): they go to the pod, never back.
+    """
+    return never_sync_back(path, is_dir=is_dir)
 
 
 def check_path(path: str) -> str:

@@ -50,7 +50,8 @@ def decide(
     if force:
         return Decision(path, Action.DELETE_REMOTE if local is None else Action.PUSH)
     local_changed = not _same(local, base)
-    if is_never_back(path):
+    shown = remote or local or base
+    if is_never_back(path, is_dir=shown is not None and shown.kind is Kind.DIR):
         if not local_changed:
             return Decision(path, Action.IGNORE)
         return Decision(path, Action.DELETE_REMOTE if local is None else Action.PUSH)
