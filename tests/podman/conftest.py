@@ -128,6 +128,15 @@ class PaudeCLI:
             raise AssertionError(f"podman {' '.join(args)} failed:\n{proc.stderr}")
         return proc
 
+    def configure(self, config: dict[str, object]) -> None:
+        """Write the workspace's paude.json and approve it, as its user would (paude trust)."""
+        path = self.workspace / "paude.json"
+        path.write_text(json.dumps(config))
+        if self.mode == "rootless":
+            user = pwd.getpwnam(ROOTLESS_USER)
+            os.chown(path, user.pw_uid, user.pw_gid)
+        self.run("trust")
+
     def start(self, *args: str) -> str:
         """Start the workspace's session detached; return its name."""
         self.run("--detach", *args)

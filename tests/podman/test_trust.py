@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import subprocess
 from pathlib import Path
 
+from test_session import paude_command
+
 from conftest import ROOTLESS_USER, PaudeCLI
 from paude.naming import derive_session_name
+from terminal import Terminal, wait_until
 
 SQUID_CONF = "/etc/squid/paude/squid.conf"
 
@@ -57,6 +61,9 @@ printf '#!/bin/sh\ntouch %s\n' "$c" > .git/hooks/pre-commit 2>/dev/null \
 mkdir -p .git/info && echo '* filter=spy' >> .git/info/attributes 2>/dev/null \
     && echo attributes=WRITTEN || echo attributes=refused
 mv .git .git-old 2>/dev/null && echo replace-git=DONE || echo replace-git=refused
+mkdir -p evil && cp -r .git/objects .git/refs .git/HEAD evil/ \
+    && printf '[core]\n\tfsmonitor = touch %s\n' "$c" > evil/config
+echo ../evil > .git/commondir 2>/dev/null && echo commondir=WRITTEN || echo commondir=refused
 echo work > work.txt && git add work.txt && git commit -q -m agent-work && echo commit=ok
 git branch agent-branch && echo branch=ok
 echo more >> work.txt && git stash -q && echo stash=ok
@@ -71,7 +78,8 @@ def test_agent_cannot_plant_code_that_host_git_runs(paude_cli: PaudeCLI) -> None
     cli.start()
     out = agent(cli, PLANT.replace('"$1"', f"'{canary}'"))
     assert out == ["config=refused", "append=refused", "hook=refused", "attributes=refused",
-                   "replace-git=refused", "commit=ok", "branch=ok", "stash=ok"]
+                   "replace-git=refused", "commondir=refused", "commit=ok", "branch=ok",
+                   "stash=ok"]
     host(cli, "git", "status")
     host(cli, "git", "commit", "-q", "--allow-empty", "-m", "host-after")
     assert not canary.exists(), "a command the agent planted ran on the host"
@@ -81,25 +89,33 @@ def test_agent_cannot_plant_code_that_host_git_runs(paude_cli: PaudeCLI) -> None
     assert host(cli, "git", "stash", "list").stdout.strip()
 
 
-def test_the_canary_would_catch_a_planted_fsmonitor(paude_cli: PaudeCLI) -> None:
-    """The probe can fail: the same plant, unguarded, runs on the host's git status."""
+def test_the_canary_would_catch_each_plant_unguarded(paude_cli: PaudeCLI) -> None:
+    """The probe can fail: the same plants, made on the host, run on its git status."""
     cli = paude_cli
-    probe = cli.workspace / "unguarded"
-    probe.mkdir()
-    if cli.mode == "rootless":
-        user = pwd.getpwnam(ROOTLESS_USER)
-        os.chown(probe, user.pw_uid, user.pw_gid)
-    canary = cli.root / "canary"
-    host(cli, "git", "init", "-q", cwd=probe)
-    host(cli, "git", "config", "core.fsmonitor", f"touch {canary}", cwd=probe)
-    host(cli, "git", "status", cwd=probe)
-    assert canary.exists()
+    for plant in ("fsmonitor", "commondir"):
+        probe = cli.workspace / plant
+        probe.mkdir()
+        if cli.mode == "rootless":
+            user = pwd.getpwnam(ROOTLESS_USER)
+            os.chown(probe, user.pw_uid, user.pw_gid)
+        canary = cli.root / f"canary-{plant}"
+        host(cli, "git", "init", "-q", cwd=probe)
+        host(cli, "sh", "-c", PLANT_UNGUARDED[plant], "sh", str(canary), cwd=probe)
+        host(cli, "git", "status", cwd=probe)
+        assert canary.exists(), plant
+
+
+PLANT_UNGUARDED = {
+    "fsmonitor": 'git config core.fsmonitor "touch $1"',
+    "commondir": r"""mkdir -p evil && cp -r .git/objects .git/refs .git/HEAD evil/ \
+        && printf '[core]\n\tfsmonitor = touch %s\n' "$1" > evil/config \
+        && echo ../evil > .git/commondir""",
+}
 
 
 def test_agent_written_paude_json_waits_for_paude_trust(paude_cli: PaudeCLI) -> None:
     cli = paude_cli
     name = cli.start()
-    images_before = cli.podman("images", "-q", "--filter", "label=paude.io/image-kind").stdout
     agent(cli, """printf '{"allowed_domains": [".attacker.example"]}' > paude.json""")
     assert ".attacker.example" not in proxy_conf(cli, name)
     refused = cli.run("--detach", check=False)  # no terminal: nobody can say yes
@@ -115,8 +131,10 @@ def test_agent_written_paude_json_waits_for_paude_trust(paude_cli: PaudeCLI) -> 
     agent(cli, f"printf '%s' '{json.dumps(setup)}' > paude.json")
     refused = cli.run("--detach", check=False)
     assert refused.returncode == 2 and "image.setup_command = 'id'" in refused.stderr
-    images = cli.podman("images", "-q", "--filter", "label=paude.io/image-kind").stdout
-    assert images == images_before
+    # The image that config would build (--dry-run shows it, approval or not) was not built.
+    tags = set(re.findall(r"localhost/paude-agent:[0-9a-f]{12}", cli.run("--dry-run").stdout))
+    assert len(tags) == 1
+    assert cli.podman("image", "exists", tags.pop(), check=False).returncode == 1
     cli.run("trust")
     assert cli.run("--detach").returncode == 0
 
@@ -152,12 +170,26 @@ def test_home_root_and_a_ca_symlink_to_shadow_are_refused(paude_cli: PaudeCLI) -
         label = f"label=paude.io/session={derive_session_name(workspace)}"
         assert cli.podman("ps", "-aq", "--filter", label).stdout.strip() == ""
     (cli.workspace / "ca.pem").symlink_to("/etc/shadow")
-    write_as_user(cli, cli.workspace / "paude.json",
-                  json.dumps({"extra_ca_certificates": ["ca.pem"]}))
-    cli.run("trust")  # even an approved config may not name a host path outside
+    cli.configure({"extra_ca_certificates": ["ca.pem"]})  # approved, yet refused:
     refused = cli.run("--detach", check=False)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert "resolves to /etc/shadow, outside" in refused.stderr
     name = derive_session_name(cli.workspace)
     assert cli.podman("ps", "-aq", "--filter", f"label=paude.io/session={name}").stdout == ""
     assert not (cli.home / ".local" / "state" / "paude" / "sessions").exists()
+
+
+def test_interactive_start_asks_and_a_yes_applies(paude_cli: PaudeCLI, terminal: Terminal) -> None:
+    cli = paude_cli
+    write_as_user(cli, cli.workspace / "paude.json",
+                  json.dumps({"allowed_domains": [".asked.example"]}))
+    terminal.type(paude_command(cli).replace(" -m paude", " -m paude --detach"), "Enter")
+    wait_until("the [y/N] question", lambda: "Trust this configuration? [y/N]" in terminal.screen())
+    assert "allowed_domains adds .asked.example" in terminal.screen()
+    terminal.type("y", "Enter")
+    wait_until("the session start", lambda: "Attach with: paude attach" in terminal.screen(),
+               seconds=120)
+    name = derive_session_name(cli.workspace)
+    cli.started.append(name)
+    assert ".asked.example" in proxy_conf(cli, name)
+    assert "already trusted" in cli.run("trust").stderr

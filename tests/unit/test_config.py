@@ -112,3 +112,17 @@ def test_devcontainer_missing_dockerfile_is_a_config_error(tmp_path: Path) -> No
     write(tmp_path / ".devcontainer.json", {"build": {"dockerfile": "nope"}})
     with pytest.raises(ConfigError, match=r"build\.dockerfile .*nope.*: No such file"):
         load_config(tmp_path, env={})
+
+
+def test_devcontainer_dockerfile_outside_is_refused(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write(tmp_path / "outside" / "Dockerfile", "FROM x\n")
+    write(ws / ".devcontainer" / "devcontainer.json",
+          {"build": {"dockerfile": "../../outside/Dockerfile"}})
+    with pytest.raises(ConfigError, match=r"resolves to .*/outside/Dockerfile, outside .*refused"):
+        load_config(ws, env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    # The user's paude config directory is allowed; the bytes read are kept for `paude trust`.
+    dockerfile = write(tmp_path / "xdg" / "paude" / "Dockerfile", "FROM y\n")
+    write(ws / ".devcontainer" / "devcontainer.json", {"build": {"dockerfile": str(dockerfile)}})
+    loaded = load_config(ws, env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    assert loaded.workspace_files[dockerfile] == b"FROM y\n"

@@ -173,11 +173,13 @@ def test_guard_mounts_pin_git_and_make_its_code_read_only(tmp_path: Path) -> Non
     (ws / ".git" / "objects").mkdir(parents=True)
     (ws / ".git" / "config").write_text("")
     (ws / "paude.json").write_text("{}")
-    mounts = {m.path: (m.read_only, m.create) for m in find_guard_mounts(ws, ".githooks")}
+    found = find_guard_mounts(ws, hooks_path=".githooks")
+    mounts = {m.path: (m.read_only, m.create) for m in found}
     g = f"{ws}/.git"
     assert mounts == {
         g: (False, None), f"{g}/config": (True, "file"), f"{g}/hooks": (True, "dir"),
-        f"{g}/info": (True, "dir"), f"{ws}/.githooks": (True, "dir"),
+        f"{g}/info": (True, "dir"), f"{g}/commondir": (True, "file"),
+        f"{ws}/.githooks": (True, "dir"),
         f"{ws}/paude.json": (True, None)}
 
 
@@ -213,3 +215,15 @@ def test_mount_points_are_created_only_when_missing(tmp_path: Path) -> None:
     mounts = find_guard_mounts(ws)
     apply_mount_points(mounts, (os.getuid(), os.getgid()))
     assert (ws / ".git" / "hooks").is_dir() and (ws / ".git" / "config").read_text() == ""
+    assert (ws / ".git" / "commondir").read_text() == ".\n"  # git: "this directory"
+    with_ext = {m.path for m in find_guard_mounts(ws, worktree_config=True)}
+    assert f"{ws}/.git/config.worktree" in with_ext
+    assert f"{ws}/.git/config.worktree" not in {m.path for m in find_guard_mounts(ws)}
+
+
+def test_proxy_is_built_on_paudes_own_base_whatever_the_config_says() -> None:
+    from paude.backends.images import proxy_image_spec
+    from paude.config.models import DEFAULT_BASE_IMAGE, PaudeConfig
+
+    config = PaudeConfig.model_validate({"image": {"base": "attacker.example/squid-ish"}})
+    assert proxy_image_spec(config).base_image == DEFAULT_BASE_IMAGE

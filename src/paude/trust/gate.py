@@ -31,6 +31,7 @@ from paude.trust.git import (
 from paude.trust.paths import GuardMount
 
 Ask = Callable[[Verdict], bool]
+_TRUE = {"true", "yes", "on", "1"}
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,10 @@ def _git_checks(
 ) -> tuple[tuple[GuardMount, ...], tuple[str, ...]]:
     git_dir = git_dir_of(workspace)
     entries = run_read_config(runner, config_file_of(git_dir)) if git_dir else []
-    hooks = [value for key, value in entries if key == "core.hookspath"]
-    mounts = list(find_guard_mounts(workspace, hooks[-1] if hooks else None))
+    settings = dict(entries)  # the last value of a key wins, as in git
+    mounts = list(find_guard_mounts(
+        workspace, hooks_path=settings.get("core.hookspath"),
+        worktree_config=settings.get("extensions.worktreeconfig", "").lower() in _TRUE))
     dev = loaded.devcontainer
     dockerfile = dev.dockerfile_path if dev else None
     if dockerfile is not None and dockerfile.is_relative_to(workspace):

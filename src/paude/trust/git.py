@@ -20,9 +20,12 @@ from paude.errors import RuntimeMissingError
 from paude.runner import TIMEOUT_INSPECT, Runner
 from paude.trust.paths import GIT_DIR, GIT_PROTECTED, SANDBOX_CONFIG, GuardMount
 
-# Made when missing (empty, harmless to git) so the agent cannot create them.
-_CREATE_IF_MISSING: dict[str, Literal["dir", "file"]] = {
-    "config": "file", "hooks": "dir", "info": "dir"}
+# Made when missing so the agent cannot create them: empty ones are harmless to
+# git, and a ``commondir`` of "." names the git directory itself (one the agent
+# wrote would make the host's git read config from a directory it controls).
+_CREATE_IF_MISSING: dict[str, tuple[Literal["dir", "file"], str]] = {
+    "config": ("file", ""), "hooks": ("dir", ""), "info": ("dir", ""),
+    "commondir": ("file", ".\n")}
 _BOOLEAN = {"true", "false", "yes", "no", "on", "off", "1", "0", ""}
 _DRIVER_KEYS = {("filter", "clean"), ("filter", "smudge"), ("filter", "process"),
                 ("diff", "textconv"), ("diff", "command"), ("merge", "driver")}
@@ -98,7 +101,9 @@ def run_read_config(runner: Runner, config: Path) -> list[tuple[str, str]]:
     return parse_config_list(result.stdout) if result.returncode == 0 else []
 
 
-def find_guard_mounts(workspace: Path, hooks_path: str | None = None) -> tuple[GuardMount, ...]:
+def find_guard_mounts(
+    workspace: Path, *, hooks_path: str | None = None, worktree_config: bool = False
+) -> tuple[GuardMount, ...]:
     """Return the mounts that keep git metadata and sandbox config read-only.
 
     The workspace's own ``.git`` directory is pinned and the parts of it that
@@ -106,15 +111,20 @@ def find_guard_mounts(workspace: Path, hooks_path: str | None = None) -> tuple[G
     so the agent cannot create them). A ``.git`` file (a worktree or
     submodule pointer) is read-only: rewritten, it would point the host's git
     at agent-written config. ``hooks_path`` is ``core.hooksPath``; inside the
-    workspace it is read-only too.
+    workspace it is read-only too; ``worktree_config`` is whether
+    ``extensions.worktreeConfig`` is on (then ``config.worktree`` counts too).
     """
     mounts: list[GuardMount] = []
     dot_git = workspace / GIT_DIR
     if dot_git.is_dir() and not dot_git.is_symlink():
         mounts.append(GuardMount(str(dot_git), read_only=False))
+        missing = dict(_CREATE_IF_MISSING)
+        if worktree_config:  # git reads config.worktree only with this extension on
+            missing["config.worktree"] = ("file", "")
         for name in GIT_PROTECTED:
-            if (dot_git / name).exists() or name in _CREATE_IF_MISSING:
-                mounts.append(GuardMount(str(dot_git / name), create=_CREATE_IF_MISSING.get(name)))
+            create, content = missing.get(name, (None, ""))
+            if (dot_git / name).exists() or create:
+                mounts.append(GuardMount(str(dot_git / name), create=create, content=content))
     elif dot_git.is_file() and not dot_git.is_symlink():
         mounts.append(GuardMount(str(dot_git)))
     if hooks_path and _inside(hooks_path, workspace):
@@ -136,6 +146,8 @@ def apply_mount_points(mounts: Sequence[GuardMount], owner: tuple[int, int]) -> 
         if mount.create == "dir":
             path.mkdir(mode=0o755, parents=True)
         else:
-            path.touch(mode=0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(mount.content)
         if os.geteuid() == 0:
             os.chown(path, *owner)

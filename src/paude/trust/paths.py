@@ -66,3 +66,4 @@ class GuardMount:
     path: str
     read_only: bool = True
     create: Literal["dir", "file"] | None = None
+    content: str = ""  # what a created file holds
