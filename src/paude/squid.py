@@ -72,8 +72,8 @@ def render_squid_conf(domains: Sequence[str], *, clients: Sequence[str] = ()) ->
             overlapping ``dstdomain`` entries.
         clients: CIDR ranges allowed to use the proxy (the session's internal
             network). Empty: any client that can reach the port. The podman
-            proxy also sits on podman's default network, where other
-            containers could otherwise use it.
+            proxy's egress network is routed, so other containers could
+            otherwise reach it.
 
     Raises:
         ValueError: an entry or a client range is not valid.

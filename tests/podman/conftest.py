@@ -9,9 +9,11 @@ label is removed, even when the test fails.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pwd
+import random
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,50 @@ ROOTLESS_VENV = Path("/opt/paude-rootless-venv")
 # This checkout's paude, whatever else is installed (worktrees side by side).
 SRC = REPO / "src"
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+ORDER_ENV = "PAUDE_TEST_ORDER"  # "reverse", "random" or "random:SEED"
+
+
+def _order(config: pytest.Config) -> tuple[str, int]:
+    value = os.environ.get(ORDER_ENV, "")
+    kind, _, seed = value.partition(":")
+    if kind == "random" and not seed:
+        seed = str(random.SystemRandom().randrange(10**6))
+        os.environ[ORDER_ENV] = f"random:{seed}"  # the header shows how to repeat it
+    return kind, int(seed or 0)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    value = os.environ.get(ORDER_ENV)
+    return f"podman tests run in {value} order ({ORDER_ENV}={value})" if value else None
+
+
+@pytest.hookimpl(trylast=True)  # after pytest groups items by their fixtures' params
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run each module's tests reversed or shuffled (``PAUDE_TEST_ORDER``), to prove
+    they do not depend on their order. Items stay grouped by module and by the
+    parameters of their fixtures, so a module's sessions start once per mode."""
+    kind, seed = _order(config)
+    if kind not in {"reverse", "random"}:
+        return
+    rng = random.Random(seed)
+
+    def group(item: pytest.Item) -> tuple[str, str]:
+        spec = getattr(item, "callspec", None)
+        return str(item.path), repr(sorted(spec.params.items())) if spec else ""
+
+    ordered: list[pytest.Item] = []
+    for (path, _), members in itertools.groupby(items, key=group):
+        block = list(members)
+        if not Path(path).is_relative_to(Path(__file__).parent):
+            pass  # another directory's tests keep their order
+        elif kind == "reverse":
+            block.reverse()
+        else:
+            rng.shuffle(block)
+        ordered += block
+    items[:] = ordered
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -116,6 +162,12 @@ class PaudeCLI:
                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
         return proc
 
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """Start paude without waiting, in its own process group (for killpg)."""
+        return subprocess.Popen(self.argv(*args), cwd=self.workspace, env=self.env(),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+
     def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run podman as the same user (so rootless sees its own containers)."""
         argv = ["podman", *args]
@@ -153,7 +205,10 @@ class PaudeCLI:
                               check=False).stdout.split()
             if ids:
                 self.podman("rm", "-f", "-t", "0", *ids, check=False)
-            self.podman("network", "rm", "-f", f"paude-{name}", check=False)
+            networks = self.podman("network", "ls", "--format", "{{.Name}}", "--filter",
+                                   f"label=paude.io/session={name}", check=False).stdout.split()
+            if networks:
+                self.podman("network", "rm", "-f", *networks, check=False)
 
 
 def make_fake_home(home: Path) -> None:

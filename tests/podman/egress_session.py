@@ -218,7 +218,10 @@ class Sandbox:
         ).stdout.split()
         if ids:
             self.podman("rm", "-f", "-t", "0", *ids, check=False)
-        self.podman("network", "rm", "-f", f"paude-{name}", check=False)
+        networks = self.podman("network", "ls", "--format", "{{.Name}}", "--filter",
+                               f"label=paude.io/session={name}", check=False).stdout.split()
+        if networks:
+            self.podman("network", "rm", "-f", *networks, check=False)
 
     def close(self) -> None:
         for name in reversed(self.sessions):

@@ -89,9 +89,10 @@ def test_start_creates_network_proxy_and_agent(
     runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_cli("--detach") == 0
-    assert len(runner.commands("podman", "network", "create")) == 1
-    runs = runner.commands("podman", "run")
     name = context.session_name(None, workspace)
+    created = sorted(c[-1] for c in runner.commands("podman", "network", "create"))
+    assert created == [f"paude-{name}", f"paude-{name}-egress"]
+    runs = runner.commands("podman", "run")
     assert sorted(r[4] for r in runs) == [f"paude-{name}-agent", f"paude-{name}-proxy"]
     joined = " ".join(" ".join(r) for r in runs)
     assert f"{workspace}/../home/.gitconfig" not in joined  # mounted by real path

@@ -47,7 +47,8 @@ def test_restricted_agent_is_only_on_the_internal_network(tmp_path: Path) -> Non
 
 def test_unrestricted_agent_gets_no_proxy(tmp_path: Path) -> None:
     argv = agent_argv(spec(tmp_path, allow_network=True), proxy_ip=None)
-    assert flag_values(argv, "--network") == ["podman"]
+    # its own routed network, never podman's shared default one (network.py)
+    assert flag_values(argv, "--network") == ["paude-demo-123abc-egress"]
     assert not [e for e in flag_values(argv, "-e") if "PROXY" in e.upper()]
     assert "paude.io/network=unrestricted" in flag_values(argv, "--label")
 
@@ -90,9 +91,10 @@ def test_credentials_are_read_only_and_never_ssh_or_gh(tmp_path: Path) -> None:
 def test_every_object_is_labelled(tmp_path: Path) -> None:
     names = pa.Names("demo-123abc")
     network = pa.build_network_create_argv(names, subnet="10.90.1.0/24")
+    egress = pa.build_egress_network_create_argv(names, subnet="10.91.1.0/24")
     proxy = pa.build_proxy_run_argv(names, image="i", proxy_ip="10.0.0.2",
                                     squid_conf_path="/s", created_at="t")
-    for argv in (agent_argv(spec(tmp_path)), network, proxy):
+    for argv in (agent_argv(spec(tmp_path)), network, egress, proxy):
         labels = flag_values(argv, "--label")
         assert "app.kubernetes.io/managed-by=paude" in labels
         assert "paude.io/session=demo-123abc" in labels
@@ -101,6 +103,18 @@ def test_every_object_is_labelled(tmp_path: Path) -> None:
 def test_network_is_internal_without_dns() -> None:
     argv = pa.build_network_create_argv(pa.Names("s"), subnet="10.90.1.0/24")
     assert "--internal" in argv and "--disable-dns" in argv
+
+
+def test_egress_network_is_routed_without_dns() -> None:
+    argv = pa.build_egress_network_create_argv(pa.Names("s"), subnet="10.91.1.0/24")
+    assert "--internal" not in argv and "--disable-dns" in argv
+    assert argv[-1] == "paude-s-egress" and flag_values(argv, "--subnet") == ["10.91.1.0/24"]
+
+
+def test_networks_are_found_by_label() -> None:
+    argv = pa.build_network_list_argv("s")
+    assert flag_values(argv, "--filter") == ["label=app.kubernetes.io/managed-by=paude",
+                                             "label=paude.io/session=s"]
 
 
 def test_agent_addresses_never_take_the_proxys() -> None:
@@ -113,7 +127,8 @@ def test_agent_addresses_never_take_the_proxys() -> None:
 def test_proxy_has_a_static_address_and_a_way_out() -> None:
     argv = pa.build_proxy_run_argv(pa.Names("s"), image="i", proxy_ip="10.89.3.2",
                                    squid_conf_path="/state/squid.conf", created_at="t")
-    assert flag_values(argv, "--network") == ["paude-s:ip=10.89.3.2", "podman"]
+    # the way out is the session's own network, shared with no other container
+    assert flag_values(argv, "--network") == ["paude-s:ip=10.89.3.2", "paude-s-egress"]
     assert "/state/squid.conf:/etc/squid/paude/squid.conf:ro,Z" in flag_values(argv, "-v")
 
 

@@ -24,7 +24,6 @@ from paude.naming import (
 from paude.squid import PROXY_PORT
 
 PROXY_HOST = "paude-proxy"
-EXTERNAL_NETWORK = "podman"
 CONTAINER_HOME = "/home/paude"
 SQUID_CONF_IN_CONTAINER = "/etc/squid/paude/squid.conf"
 SEED_DIR = "/run/paude/seed"
@@ -78,6 +77,22 @@ def build_network_create_argv(names: Names, *, subnet: str) -> list[str]:
             "--ip-range", dynamic_range_for_subnet(subnet), *_label_args(labels), names.network]
 
 
+def build_egress_network_create_argv(
+    names: Names, *, subnet: str, restricted: bool = True
+) -> list[str]:
+    """Return argv creating the session's egress network: routed, its own bridge.
+
+    Only the proxy (or an unrestricted agent) joins it, so no other container
+    can change its bridge's MAC address under it (see network.py).
+    ``--disable-dns``: the container uses the host's resolvers, as on podman's
+    default network.
+    """
+    mode = "restricted" if restricted else "unrestricted"
+    labels = session_labels(names, role="egress-network", network=mode)
+    return [PODMAN, "network", "create", "--disable-dns", "--subnet", subnet,
+            *_label_args(labels), names.egress_network]
+
+
 def dynamic_range_for_subnet(subnet: str) -> str:
     """Return the upper half of ``subnet``, where podman picks the agent's address.
 
@@ -101,15 +116,15 @@ def build_proxy_run_argv(
     """Return argv starting the session's squid proxy.
 
     It sits on the internal network at a fixed address (so a restarted proxy
-    keeps the address the agent's hosts file names) and on the normal
-    network, its only way out.
+    keeps the address the agent's hosts file names) and on the session's
+    egress network, its only way out.
     """
     labels = session_labels(names, role="proxy", network="restricted")
     labels["paude.io/created"] = created_at
     return [
         PODMAN, "run", "-d", "--name", names.proxy, *_label_args(labels),
         "--network", f"{names.network}:ip={proxy_ip}",
-        "--network", EXTERNAL_NETWORK,
+        "--network", names.egress_network,
         "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",
         "-v", f"{squid_conf_path}:{SQUID_CONF_IN_CONTAINER}:ro,Z",
@@ -138,7 +153,7 @@ def build_agent_run_argv(run: AgentRun) -> list[str]:
     if run.proxy_ip:
         argv += ["--network", run.names.network, "--add-host", f"{PROXY_HOST}:{run.proxy_ip}"]
     else:
-        argv += ["--network", EXTERNAL_NETWORK]
+        argv += ["--network", run.names.egress_network]
     argv += [*run.user_args, "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
              "--init", "--hostname", run.names.session]
     argv += ["-v", f"{run.workspace}:{run.workspace}:z", "-w", run.workspace]
@@ -195,3 +210,10 @@ def build_list_argv() -> list[str]:
     return [PODMAN, "ps", "-a", "--format", "json",
             "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
             "--filter", f"label={LABEL_BACKEND}=podman"]
+
+
+def build_network_list_argv(session: str) -> list[str]:
+    """Return argv listing the names of ``session``'s networks, found by label."""
+    return [PODMAN, "network", "ls", "--format", "{{.Name}}",
+            "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
+            "--filter", f"label={LABEL_SESSION}={session}"]

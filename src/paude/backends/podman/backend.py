@@ -12,7 +12,12 @@ from typing import TypeVar
 from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
 from paude.backends.podman import argv as pa
 from paude.backends.podman.images import agent_image_spec, proxy_image_spec
-from paude.backends.podman.network import candidate_subnets, ensure_network
+from paude.backends.podman.network import (
+    EGRESS_POOL,
+    candidate_subnets,
+    ensure_egress_network,
+    ensure_network,
+)
 from paude.backends.podman.parse import Container, group_sessions, parse_ps_json
 from paude.backends.podman.planning import build_agent_run, build_session_plan, user_args
 from paude.backends.podman.proxy import build_reload_argv, parse_squid_conf_clients
@@ -69,6 +74,7 @@ class PodmanBackend:
             proxy_image=None if spec.allow_network else proxy_image_spec(self.config),
             squid_conf_path=str(squid_conf_path(spec.name)),
             subnet=candidate_subnets(spec.name)[0],
+            egress_subnet=candidate_subnets(spec.name, EGRESS_POOL)[0],
             user_args=tuple(user_args(os.geteuid(), spec.workspace.stat().st_uid)),
             created_at=_now(),
         )
@@ -149,21 +155,20 @@ class PodmanBackend:
         return session
 
     def stop_session(self, name: str) -> None:
-        """Remove the session's containers and network (the workspace stays on the host)."""
-        names = pa.Names(name)
+        """Remove the session's containers and networks (the workspace stays on the host)."""
         with ThreadPoolExecutor(max_workers=2) as pool:
             listing = pool.submit(self._containers, name)
-            exists = pool.submit(self.runner.run, ["podman", "network", "exists", names.network],
-                                 timeout=TIMEOUT_INSPECT, check=False)
-            containers, network = listing.result(), exists.result().returncode == 0
-        if not containers and not network:
+            found = pool.submit(self.runner.run, pa.build_network_list_argv(name),
+                                timeout=TIMEOUT_INSPECT)
+            containers, networks = listing.result(), found.result().stdout.split()
+        if not containers and not networks:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
-        if network:
-            # Removing the network with -f removes its containers too, and
+        if networks:
+            # Removing the networks with -f removes their containers too, and
             # releases their addresses: a plain `podman rm` + `network rm`
             # leaves the proxy's static address allocated in podman 4.3's
             # IPAM, and the next start of the same session fails on it.
-            self.runner.run(["podman", "network", "rm", "-f", "-t", "0", names.network],
+            self.runner.run(["podman", "network", "rm", "-f", "-t", "0", *networks],
                             timeout=TIMEOUT_CREATE)
         if containers:
             self.runner.run(["podman", "rm", "-f", "-t", "0", "--ignore",
@@ -188,7 +193,12 @@ class _SessionStarter:
         self.names = pa.Names(spec.name)
 
     def start(self) -> None:
-        proxy_ip = None if self.spec.allow_network else self._prepare_proxy_network()
+        restricted = not self.spec.allow_network
+        prepare: list[Callable[[], str | None]] = [
+            lambda: ensure_egress_network(self.runner, self.names, restricted=restricted)]
+        if restricted:
+            prepare.append(self._prepare_proxy_network)
+        proxy_ip = _parallel(*prepare)[-1] if restricted else None
         steps = [lambda: self._agent(proxy_ip)]
         if proxy_ip is not None:
             steps.append(lambda: self._proxy(proxy_ip))
@@ -198,8 +208,8 @@ class _SessionStarter:
         subnet = ensure_network(self.runner, self.names)
         conf = squid_conf_path(self.spec.name)
         conf.parent.mkdir(parents=True, exist_ok=True)
-        # Only the session's internal network may use the proxy: it also sits
-        # on podman's default network, next to other containers.
+        # Only the session's internal network may use the proxy: its egress
+        # network is routed, reachable from other containers.
         text = render_squid_conf(self.spec.allowed_domains, clients=[subnet])
         changed = not conf.exists() or conf.read_text(encoding="utf-8") != text
         conf.write_text(text, encoding="utf-8")

@@ -30,6 +30,12 @@ class Names:
         return f"paude-{self.session}"
 
     @property
+    def egress_network(self) -> str:
+        """The session's own routed network: the proxy's (or an unrestricted
+        agent's) only way out, shared with no other container."""
+        return f"paude-{self.session}-egress"
+
+    @property
     def agent(self) -> str:
         """The agent container."""
         return f"paude-{self.session}-agent"

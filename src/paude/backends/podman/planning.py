@@ -37,24 +37,29 @@ def build_session_plan(
     proxy_image: ImageSpec | None,
     squid_conf_path: str,
     subnet: str,
+    egress_subnet: str,
     user_args: tuple[str, ...],
     created_at: str,
 ) -> Plan:
     """Return every step that starts ``spec`` from nothing."""
     names = pa.Names(spec.name)
     steps: list[Step] = _image_steps(agent_image)
+    if proxy_image is not None:
+        steps += _image_steps(proxy_image)
+    egress = pa.build_egress_network_create_argv(
+        names, subnet=egress_subnet, restricted=proxy_image is not None)
+    steps.append(Argv(tuple(egress), "create the session's own routed network, its way out "
+                                     "(the next free /24 if taken)"))
     proxy_ip = None
     if proxy_image is not None:
         proxy_ip = pa.proxy_ip_for_subnet(subnet)
-        proxy_tag = build_image_tag(proxy_image)
-        steps += _image_steps(proxy_image)
         conf = render_squid_conf(spec.allowed_domains, clients=[subnet])
         steps.append(File(squid_conf_path, conf, "squid.conf"))
         steps.append(Argv(tuple(pa.build_network_create_argv(names, subnet=subnet)),
                           "create the session's internal network (the next free /24 if taken)"))
         steps.append(Argv(tuple(pa.build_proxy_run_argv(
-            names, image=proxy_tag, proxy_ip=proxy_ip, squid_conf_path=squid_conf_path,
-            created_at=created_at)), "start the proxy"))
+            names, image=build_image_tag(proxy_image), proxy_ip=proxy_ip,
+            squid_conf_path=squid_conf_path, created_at=created_at)), "start the proxy"))
     run = build_agent_run(spec, image=build_image_tag(agent_image), proxy_ip=proxy_ip,
                           user_args=user_args, created_at=created_at)
     steps.append(Argv(tuple(pa.build_agent_run_argv(run)), "start the agent"))
