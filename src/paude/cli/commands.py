@@ -12,6 +12,7 @@ from paude.cli import context as cx
 from paude.cli.app import BackendOpt, app, globals_of
 from paude.cli.output import RichReporter, print_json
 from paude.errors import ConfigError
+from paude.session_lock import session_lock
 
 SessionArg = Annotated[
     str | None, typer.Argument(help="Session name (default: this workspace's session).")
@@ -88,9 +89,12 @@ def stop(
     if force and isinstance(be, KeepsWorkspace) and not confirm(
             f"Delete the workspace volume of session {name}, with any unsynced work?", yes=yes):
         raise typer.Exit(1)
-    with reporter.status(f"Stopping session {name}"):
+    # Waits for a start of the same session to finish, then removes what it made.
+    with session_lock(name, on_wait=reporter.info) as lock, \
+            reporter.status(f"Stopping session {name}"):
         be.stop_session(name)
         removed = be.remove_workspace(name) if force and isinstance(be, KeepsWorkspace) else []
+        lock.discard()
     for item in removed:
         reporter.info(f"Deleted workspace volume {item}")
     reporter.info(f"Stopped session {name}")

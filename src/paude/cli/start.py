@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from paude.cli import context as cx
 from paude.cli.output import RichReporter
 from paude.plan import render_plan
+from paude.session_lock import session_lock
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ def run_start(g: cx.Globals, req: StartRequest, reporter: RichReporter) -> None:
         sys.stdout.write(render_plan(backend.plan_session(spec)))
         return
     _warn_risky(req.options, reporter)
-    with reporter.status(f"Starting session {spec.name}"):
+    # One start or stop of a session at a time: a second `paude` waits, then
+    # finds the running session.
+    with session_lock(spec.name, on_wait=reporter.info), \
+            reporter.status(f"Starting session {spec.name}"):
         backend.start_session(spec)  # returns at once when the session already runs
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if req.detach or not interactive:
