@@ -141,7 +141,8 @@ def openshift_cli(
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                       "limits": {"memory": "256Mi"}},
     }
-    config.write_text(json.dumps({"backend": backend}))
+    # kwok runs exec'd commands on the host: no pod workspace to sync.
+    config.write_text(json.dumps({"backend": backend, "sync": {"enabled": False}}))
     return cli
 
 

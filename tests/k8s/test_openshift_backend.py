@@ -20,7 +20,7 @@ from paude.backends.openshift.backend import OpenShiftBackend
 from paude.backends.openshift.client import KubeClient
 from paude.backends.openshift.manifests import build_session_plan
 from paude.backends.openshift.objects import cluster_settings
-from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources
+from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources, SyncConfig
 from paude.errors import ClusterError, OperationTimeoutError
 from paude.plan import Manifest
 from paude.runner import SystemRunner
@@ -40,7 +40,8 @@ def make_config(namespace: str, **backend: Any) -> PaudeConfig:
     fields: dict[str, Any] = {"type": "openshift", "namespace": namespace, "image": IMAGE}
     fields["resources"] = SMALL
     fields.update(backend)
-    return PaudeConfig(backend=BackendConfig(**fields))
+    # kwok runs exec'd commands on the host: no pod workspace to sync
+    return PaudeConfig(backend=BackendConfig(**fields), sync=SyncConfig(enabled=False))
 
 
 def make_backend(

@@ -19,7 +19,7 @@ import yaml
 from paude.backends.base import NullReporter, SessionSpec
 from paude.backends.openshift.backend import OpenShiftBackend
 from paude.backends.openshift.policies import build_admin_agent_policy, build_admin_proxy_policy
-from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources
+from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources, SyncConfig
 from paude.runner import SystemRunner
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def connections(tmp: Path, objs: list[dict[str, Any]]) -> set[tuple[str, str, st
 def start(cluster: Cluster, namespace: str) -> str:
     """Start a restricted session as the current KUBECONFIG's user; return its name."""
     config = PaudeConfig(
-        backend=BackendConfig(type="openshift", namespace=namespace, image="x:1", resources=SMALL)
+        backend=BackendConfig(type="openshift", namespace=namespace, image="x:1", resources=SMALL),
+        sync=SyncConfig(enabled=False),  # kwok runs exec'd commands on the host: no pod workspace to sync
     )
     backend = OpenShiftBackend(config, runner=SystemRunner(), reporter=NullReporter())
     name = cluster.random_name("n")

@@ -12,7 +12,7 @@ import pytest
 from paude.backends.base import Credentials, NullReporter, SessionSpec
 from paude.backends.openshift.backend import OpenShiftBackend
 from paude.cli.setup import apply_credentials
-from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources
+from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources, SyncConfig
 from paude.runner import SystemRunner
 
 if TYPE_CHECKING:
@@ -57,7 +57,8 @@ def test_setup_creates_rotates_and_start_warns_when_stale(
     os.utime(adc, (stamp, stamp))
     creds = Credentials(gcloud_dir=adc.parent, gitconfig=home / ".gitconfig")
     config = PaudeConfig(
-        backend=BackendConfig(type="openshift", namespace=namespace, image="x:1", resources=SMALL)
+        backend=BackendConfig(type="openshift", namespace=namespace, image="x:1", resources=SMALL),
+        sync=SyncConfig(enabled=False),  # kwok runs exec'd commands on the host: no pod workspace to sync
     )
     reporter = NullReporter()
     backend = OpenShiftBackend(config, runner=SystemRunner(), reporter=reporter)

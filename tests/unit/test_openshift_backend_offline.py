@@ -10,8 +10,8 @@ import pytest
 from fakes import RecordingRunner
 from paude.backends.base import NullReporter, SessionSpec, SessionStatus
 from paude.backends.openshift.backend import OpenShiftBackend
-from paude.config.models import BackendConfig, PaudeConfig
-from paude.errors import PaudeError, SessionNotFoundError
+from paude.config.models import BackendConfig, PaudeConfig, SyncConfig
+from paude.errors import ConfigError, PaudeError, SessionNotFoundError
 
 READY = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
 
@@ -72,7 +72,8 @@ class FakeKube:
 
 
 def make(kube: FakeKube, runner: RecordingRunner | None = None) -> OpenShiftBackend:
-    config = PaudeConfig(backend=BackendConfig(type="openshift", image="r.example/paude:1"))
+    config = PaudeConfig(backend=BackendConfig(type="openshift", image="r.example/paude:1"),
+                         sync=SyncConfig(enabled=False))  # the sync is proven on a real node
     return OpenShiftBackend(
         config,
         runner=runner or RecordingRunner(),
@@ -149,11 +150,11 @@ def test_attach_to_missing_session_raises() -> None:
         make(FakeKube()).attach_session("x")
 
 
-def test_sync_is_not_available_yet() -> None:
+def test_sync_refused_when_switched_off() -> None:
     kube = FakeKube()
     backend = make(kube)
     backend.start_session(spec("demo"))
-    with pytest.raises(PaudeError, match="not available on the openshift backend yet"):
+    with pytest.raises(ConfigError, match="sync is off"):
         backend.sync_workspace("demo")
 
 

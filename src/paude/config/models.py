@@ -96,6 +96,28 @@ class ImageConfig(_Model):
         return value
 
 
+class SyncConfig(_Model):
+    """The OpenShift workspace sync (a podman workspace is bind-mounted)."""
+
+    enabled: bool = Field(
+        default=True, description="Sync the pod's workspace with the local one (off: pod only)."
+    )
+    exclude: tuple[str, ...] = Field(
+        default=(), description="Paths never synced, in gitignore syntax (beside the defaults)."
+    )
+
+    @field_validator("exclude")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import pathspec
+
+        try:
+            pathspec.GitIgnoreSpec.from_lines(value)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"not a gitignore pattern: {err}") from err
+        return value
+
+
 class PaudeConfig(_Model):
     """The whole, merged configuration."""
 
@@ -103,3 +125,4 @@ class PaudeConfig(_Model):
     image: ImageConfig = ImageConfig()
     allowed_domains: tuple[Domain, ...] = Field(default=())
     extra_ca_certificates: tuple[str, ...] = Field(default=())
+    sync: SyncConfig = SyncConfig()

@@ -73,10 +73,11 @@ class SyncFiles:
     dir: Path
 
     @classmethod
-    def of(cls, session: str) -> SyncFiles:
-        """Return the files of ``session`` (the directory is created)."""
+    def of(cls, session: str, *, create: bool = True) -> SyncFiles:
+        """Return the files of ``session`` (the directory is created unless ``create`` is off)."""
         d = state_root() / session
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if create:
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
         return cls(d)
 
     spec = property(lambda self: self.dir / "spec.json")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
+from paude.backends.openshift import sync
 from paude.backends.openshift.credentials import build_env_secret
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
 from paude.backends.openshift.manifests import build_session_plan, secret_env_keys
@@ -31,10 +32,11 @@ from paude.backends.openshift.objects import (
 from paude.backends.openshift.staleness import stale_credentials
 from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
-from paude.errors import PaudeError, SessionNotFoundError
+from paude.errors import ConfigError, PaudeError, SessionNotFoundError
 from paude.naming import LABEL_SESSION, validate_session_name
 from paude.plan import Manifest, Plan
 from paude.runner import TIMEOUT_CREATE, Runner
+from paude.sync import SyncSpec
 
 if TYPE_CHECKING:
     from paude.backends.openshift.client import KubeClient
@@ -114,6 +116,8 @@ class OpenShiftBackend:
             self._api.apply(build_env_secret(spec, keys, self._settings()))
         applied = [self._api.apply(s.obj) for s in plan.steps if isinstance(s, Manifest)]
         pod = self._wait_ready(spec)
+        if self.config.sync.enabled:
+            sync.start_sync(self._sync_spec(spec.name, str(spec.workspace)), self.reporter)
         # Built from what apply and the waits returned: no further request.
         return build_session(applied[-1], pod, proxy_ready=True)
 
@@ -135,7 +139,9 @@ class OpenShiftBackend:
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux through ``oc``/``kubectl exec -it``."""
-        self._require(name, running=True)
+        session = self._require(name, running=True)
+        if self.config.sync.enabled:
+            sync.ensure_sync(self._sync_spec(name, session.workspace))
         self.runner.exec_replace(build_attach_argv(self._cli(), **self._target(name)))
         return 0  # only reached with a recording runner
 
@@ -147,6 +153,7 @@ class OpenShiftBackend:
 
     def stop_session(self, name: str) -> None:
         """Delete the session's objects (not its workspace PVC); drop an unused proxy."""
+        sync.stop_sync_of(name)
         selector = {**selector_labels(ROLE_AGENT), LABEL_SESSION: name}
         found = self._api.list_objects("apps/v1", "StatefulSet", selector)
         proxies = {o["metadata"].get("labels", {}).get(LABEL_PROXY) for o in found} - {None}
@@ -187,12 +194,18 @@ class OpenShiftBackend:
         return self._sessions({})
 
     def sync_workspace(self, name: str, direction: str = "both") -> None:
-        """Not available yet on this backend (a later issue adds it)."""
-        self._require(name)
-        raise PaudeError(
-            "workspace sync is not available on the openshift backend yet",
-            hint=f"Copy files meanwhile: oc rsync ./ {agent_pod_name(name)}:/workspace -c agent",
-        )
+        """Sync both ways until both sides agree (``direction="force"``: local overwrites)."""
+        session = self._require(name, running=True)
+        if not self.config.sync.enabled:
+            raise ConfigError("workspace sync is off (sync.enabled is false in paude.json)")
+        spec = self._sync_spec(name, session.workspace)
+        result = sync.sync_now(spec, self.reporter, force=direction == "force")
+        self.reporter.info(f"Synced session {name}: {result.pushed} sent, {result.pulled}"
+                           f" received, {result.deleted_local + result.deleted_remote} deleted")
+
+    def _sync_spec(self, name: str, workspace: str) -> SyncSpec:
+        return sync.build_sync_spec(self.config, name=name, workspace=workspace,
+                                    cli=self._cli(), namespace=self._api.namespace)
 
     def _sessions(self, extra: dict[str, str]) -> list[Session]:
         """Sessions from StatefulSets, plus stopped ones from PVCs left without one."""
@@ -227,7 +240,7 @@ class OpenShiftBackend:
             for s in sets
         ]
 
-    def _require(self, name: str, *, running: bool = False) -> None:
+    def _require(self, name: str, *, running: bool = False) -> Session:
         session = self.find_session(name)
         if session is None:
             raise _not_found(name)
@@ -237,6 +250,7 @@ class OpenShiftBackend:
                 f"session {name} is {session.status.value}{detail}",
                 hint="Run paude in its workspace to start it again.",
             )
+        return session
 
     def _cli(self) -> str:
         return self._kube_cli or pick_kube_cli()
