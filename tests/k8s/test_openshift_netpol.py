@@ -67,7 +67,7 @@ def start(cluster: Cluster, namespace: str) -> str:
     """Start a restricted session as the current KUBECONFIG's user; return its name."""
     config = PaudeConfig(
         backend=BackendConfig(type="openshift", namespace=namespace, image="x:1", resources=SMALL),
-        sync=SyncConfig(enabled=False),  # kwok runs exec'd commands on the host: no pod workspace to sync
+        sync=SyncConfig(enabled=False),  # kwok execs on the host: no pod workspace
     )
     backend = OpenShiftBackend(config, runner=SystemRunner(), reporter=NullReporter())
     name = cluster.random_name("n")

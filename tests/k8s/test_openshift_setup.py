@@ -58,7 +58,7 @@ def test_setup_creates_rotates_and_start_warns_when_stale(
     creds = Credentials(gcloud_dir=adc.parent, gitconfig=home / ".gitconfig")
     config = PaudeConfig(
         backend=BackendConfig(type="openshift", namespace=namespace, image="x:1", resources=SMALL),
-        sync=SyncConfig(enabled=False),  # kwok runs exec'd commands on the host: no pod workspace to sync
+        sync=SyncConfig(enabled=False),  # kwok execs on the host: no pod workspace
     )
     reporter = NullReporter()
     backend = OpenShiftBackend(config, runner=SystemRunner(), reporter=reporter)
