@@ -84,3 +84,7 @@ class CommandFailedError(PaudeError):
         if tail:
             message += f"\n{tail}"
         super().__init__(message, hint=hint)
+
+
+class SyncOffError(ConfigError):
+    """The workspace sync is switched off (``sync.enabled`` is false)."""

@@ -11,6 +11,7 @@ from paude.backends.base import Backend, KeepsWorkspace
 from paude.cli import context as cx
 from paude.cli.app import BackendOpt, app, globals_of
 from paude.cli.output import RichReporter, print_json
+from paude.cli.sync import final_sync
 from paude.errors import ConfigError
 from paude.session_lock import session_lock
 
@@ -89,11 +90,15 @@ def stop(
     if force and isinstance(be, KeepsWorkspace) and not confirm(
             f"Delete the workspace volume of session {name}, with any unsynced work?", yes=yes):
         raise typer.Exit(1)
+    delete = force and isinstance(be, KeepsWorkspace)
     # Waits for a start of the same session to finish, then removes what it made.
-    with session_lock(name, on_wait=reporter.info) as lock, \
-            reporter.status(f"Stopping session {name}"):
-        be.stop_session(name)
-        removed = be.remove_workspace(name) if force and isinstance(be, KeepsWorkspace) else []
+    with session_lock(name, on_wait=reporter.info) as lock:
+        if isinstance(be, KeepsWorkspace) and not final_sync(be, name, reporter) and delete:
+            delete = confirm("The final sync failed: delete the workspace volume anyway,"
+                             " losing the pod's unsynced work?", yes=yes)
+        with reporter.status(f"Stopping session {name}"):
+            be.stop_session(name)
+            removed = be.remove_workspace(name) if delete and isinstance(be, KeepsWorkspace) else []
         lock.discard()
     for item in removed:
         reporter.info(f"Deleted workspace volume {item}")
@@ -111,8 +116,10 @@ def exec_(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = 
 
 def _register_more() -> None:
     from paude.cli import manifests, setup, trust
+    from paude.cli import sync as sync_cli
 
     setup.register(app)
+    sync_cli.register(app)
     manifests.register(app)
     trust.register(app)
 

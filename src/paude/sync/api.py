@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from paude.sync import local
 from paude.sync.daemon import SyncFiles, SyncSpec, held_lock, running_pid, spawn, stop
 from paude.sync.engine import Engine, Progress, RoundResult
 from paude.sync.remote import Remote
-from paude.sync.state import Index, load_index
+from paude.sync.state import Index, load_index, write_atomic
 from paude.sync.watch import WatcherEnded
 
 MAX_ROUNDS = 5  # ``sync_now`` repeats rounds until one changes nothing
@@ -60,6 +61,7 @@ class BuiltinSync:
     def sync_now(self, *, force: bool = False, progress: Progress | None = None) -> RoundResult:
         """Pause the background sync, run rounds until nothing changes, resume it."""
         was_running = self.stop()
+        write_atomic(self.files.spec, json.dumps(self.spec.to_json(), indent=1))
         total = RoundResult()
         try:
             with held_lock(self.files):
@@ -132,6 +134,14 @@ def build_status(files: SyncFiles, spec: SyncSpec) -> dict[str, Any]:
         "last_error": data.get("last_error"),
         "paths": len(index.records),
     }
+
+
+def status_of(session: str) -> dict[str, Any] | None:
+    """Return the sync status of ``session``, or None when it never synced here."""
+    files = SyncFiles.of(session, create=False)
+    if not files.spec.exists():
+        return None
+    return build_status(files, files.read_spec())
 
 
 def run_daemon(files: SyncFiles) -> int:

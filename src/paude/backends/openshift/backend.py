@@ -32,7 +32,7 @@ from paude.backends.openshift.objects import (
 from paude.backends.openshift.staleness import stale_credentials
 from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
-from paude.errors import ConfigError, PaudeError, SessionNotFoundError
+from paude.errors import PaudeError, SessionNotFoundError, SyncOffError
 from paude.naming import LABEL_SESSION, validate_session_name
 from paude.plan import Manifest, Plan
 from paude.runner import TIMEOUT_CREATE, Runner
@@ -197,7 +197,7 @@ class OpenShiftBackend:
         """Sync both ways until both sides agree (``direction="force"``: local overwrites)."""
         session = self._require(name, running=True)
         if not self.config.sync.enabled:
-            raise ConfigError("workspace sync is off (sync.enabled is false in paude.json)")
+            raise SyncOffError("workspace sync is off (sync.enabled is false in paude.json)")
         spec = self._sync_spec(name, session.workspace)
         result = sync.sync_now(spec, self.reporter, force=direction == "force")
         self.reporter.info(f"Synced session {name}: {result.pushed} sent, {result.pulled}"
