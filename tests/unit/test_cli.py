@@ -291,3 +291,17 @@ def test_git_metadata_is_mounted_read_only_and_risky_config_named(
                   f"{g}/info:{g}/info:ro"):
         assert mount in agent
     assert (workspace / ".git" / "info").is_dir()  # made before the agent could
+
+
+def test_trust_show_prints_the_diff_and_approves_nothing(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "paude.json").write_text('{"image": {"packages": ["jq"]}}\n')
+    assert run_cli("trust", "--show") == 0
+    out = capsys.readouterr().out
+    assert "# paude.json: image.packages = [\"jq\"]" in out and "+++ paude.json" in out
+    assert run_cli("--detach") == 2  # still not approved
+    assert run_cli("trust") == 0
+    capsys.readouterr()
+    assert run_cli("trust") == 0
+    assert "is already trusted" in " ".join(capsys.readouterr().err.split())

@@ -125,6 +125,11 @@ def test_root_home_and_secret_holding_workspaces_are_refused(tmp_path: Path) -> 
             check_workspace(ws, home)
         assert "\n" not in info.value.message and info.value.exit_code == 2
     check_workspace(home / "proj", home)  # a project directory is fine
+    state = home / ".local" / "state" / "paude"  # need not exist yet
+    with pytest.raises(WorkspaceRefusedError, match=r"contains .*/\.local/state/paude"):
+        check_workspace(home / ".local", home, [state])
+    with pytest.raises(WorkspaceRefusedError, match=r"is inside .*/\.config/paude"):
+        check_workspace(home / ".config" / "paude", home, [home / ".config" / "paude"])
 
 
 def test_confined_read_refuses_a_symlink_to_etc_shadow(tmp_path: Path) -> None:

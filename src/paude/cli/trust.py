@@ -28,9 +28,17 @@ def _state() -> Path:
 
 
 def open_workspace(g: cx.Globals) -> Path:
-    """Return the workspace a session may be started in (refusing /, ~ and secrets)."""
+    """Return the workspace a session may be started in.
+
+    Refused: /, ~, a workspace holding or inside host secrets, or paude's own
+    config or state directory (the agent could approve itself there).
+    """
+    import os
+
+    from paude.config.load import user_config_path
+
     workspace = cx.resolve_workspace(g.workspace)
-    check_workspace(workspace, Path.home())
+    check_workspace(workspace, Path.home(), [user_config_path(os.environ).parent, _state()])
     return workspace
 
 

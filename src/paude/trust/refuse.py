@@ -21,8 +21,19 @@ class HostPathRefusedError(ConfigError):
     """A path named by workspace configuration leads outside where it may."""
 
 
-def check_workspace(workspace: Path, home: Path) -> None:
+def _relation(ws: Path, secret: Path, *, must_exist: bool) -> str | None:
+    if secret == ws or secret in ws.parents:
+        return "inside"
+    if ws in secret.parents and (secret.exists() or not must_exist):
+        return "contains"
+    return None
+
+
+def check_workspace(workspace: Path, home: Path, paude_dirs: Sequence[Path] = ()) -> None:
     """Refuse ``/``, the home directory, and any workspace holding or inside host secrets.
+
+    ``paude_dirs`` are paude's own config and state directories: a workspace
+    holding them would let the agent write its own allowlist or approvals.
 
     Raises:
         WorkspaceRefusedError: one line, naming what the workspace holds.
@@ -34,15 +45,14 @@ def check_workspace(workspace: Path, home: Path) -> None:
         reason = "it is the root directory"
     elif ws == home:
         reason = "it is your home directory"
-    else:
-        for name in SECRET_DIRS:
-            secret = home / name
-            if secret == ws or secret in ws.parents:
-                reason = f"it is inside ~/{name}"
-            elif ws in secret.parents and secret.exists():
-                reason = f"it contains ~/{name}"
-            if reason:
-                break
+    checks = [(home / name, f"~/{name}", True) for name in SECRET_DIRS]
+    checks += [(d.resolve(), str(d), False) for d in paude_dirs]
+    for secret, shown, must_exist in checks:
+        if reason:
+            break
+        relation = _relation(ws, secret, must_exist=must_exist)
+        if relation:
+            reason = f"it {'is inside' if relation == 'inside' else 'contains'} {shown}"
     if reason:
         raise WorkspaceRefusedError(
             f"refusing workspace {ws}: {reason}, and the agent could write there; "
