@@ -305,3 +305,12 @@ def test_trust_show_prints_the_diff_and_approves_nothing(
     capsys.readouterr()
     assert run_cli("trust") == 0
     assert "is already trusted" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_symlinked_dot_git_is_named_in_a_warning(
+    runner: RecordingRunner, workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "real-git").mkdir()
+    (workspace / ".git").symlink_to(tmp_path / "real-git")
+    assert run_cli("--detach") == 0
+    assert "is a symlink: paude cannot keep the agent" in " ".join(capsys.readouterr().err.split())

@@ -85,11 +85,14 @@ def _git_checks(
     if dockerfile is not None and dockerfile.is_relative_to(workspace):
         mounts.append(GuardMount(str(dockerfile)))  # trusted by digest; read-only anyway
     risky = find_risky_settings(entries, workspace)
-    warnings: tuple[str, ...] = ()
+    warnings: list[str] = []
     if risky:
-        warnings = (f"the workspace's git config makes git on this host run commands: "
-                    f"{', '.join(risky)} (read-only inside the sandbox; check they are yours)",)
-    return tuple(mounts), warnings
+        warnings.append(f"the workspace's git config makes git on this host run commands: "
+                        f"{', '.join(risky)} (read-only inside the sandbox; check they are yours)")
+    if (workspace / ".git").is_symlink():
+        warnings.append("the workspace's .git is a symlink: paude cannot keep the agent from "
+                        "replacing it (git on this host would then run what the agent wrote)")
+    return tuple(mounts), tuple(warnings)
 
 
 def clear_workspace(
