@@ -37,6 +37,8 @@ storage:
     enabled: true
 http:
   addr: {addr}
+{auth}"""
+HTPASSWD_AUTH = """\
 auth:
   htpasswd:
     realm: paude-test
@@ -62,7 +64,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass
 class LocalRegistry:
-    """A docker-registry process that requires ``username``/``password``."""
+    """A docker-registry process that requires ``username``/``password``.
+
+    ``auth`` replaces the htpasswd login with another ``auth:`` section, e.g.
+    the token server of tests/registry_token.py.
+    """
 
     root: Path
     username: str = "paude"
@@ -70,6 +76,7 @@ class LocalRegistry:
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    auth: str | None = None
 
     @property
     def address(self) -> str:
@@ -89,7 +96,8 @@ class LocalRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         self.set_password(self.password)
         config = self.root / "config.yml"
-        config.write_text(CONFIG.format(root=self.root, addr=self.address))
+        auth = self.auth or HTPASSWD_AUTH.format(root=self.root)
+        config.write_text(CONFIG.format(root=self.root, addr=self.address, auth=auth))
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT

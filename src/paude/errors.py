@@ -58,6 +58,10 @@ class ImageBuildError(PaudeError):
     """An image could not be built."""
 
 
+class ImagePullError(ClusterError):
+    """A node cannot pull a session's image (ErrImagePull / ImagePullBackOff)."""
+
+
 class RegistryError(PaudeError):
     """An image registry is unreachable, refused the login, or refused a push."""
 

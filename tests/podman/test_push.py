@@ -152,3 +152,34 @@ def test_a_registry_that_is_down_is_one_clear_line(tmp_path: Path) -> None:
     assert err.message.startswith(f"cannot reach the registry {down.address}:")
     assert "connection refused" in err.message and "\n" not in err.message
     assert err.hint is not None and "backend.registry" in err.hint
+
+
+def test_manifests_show_the_digests_the_registry_holds(
+    registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paude.backends.base import SessionSpec
+    from paude.backends.openshift.objects import cluster_settings
+    from paude.cli.manifests import pinned_images
+    from paude.config.models import BackendConfig, PaudeConfig
+
+    # backend.registry means the user's own login (podman login writes this file).
+    auth = tmp_path / "auth.json"
+    pair = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    auth.write_text(json.dumps({"auths": {registry.address: {"auth": pair}}}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth))
+    prefix = f"{registry.address}/manifests-{secrets.token_hex(3)}"
+    config = PaudeConfig(backend=BackendConfig(type="openshift", registry=prefix,
+                                               registry_tls_verify=False))  # fmt: skip
+    ca = HOST_CA_BUNDLE.read_bytes() if HOST_CA_BUNDLE.exists() else None
+    spec = SessionSpec(name="m", workspace=tmp_path, allowed_domains=("example.com",),
+                       allow_network=True, ca_bundle=ca)  # fmt: skip
+    settings = cluster_settings(config.backend, "team-a")
+    mark = registry.mark()
+    before = pinned_images(settings, config, spec)
+    assert before.image == f"{prefix}/{build_image_tag(agent_spec()).split('/', 1)[1]}"
+
+    target = RegistryTarget(push_prefix=prefix, pull_prefix=prefix, tls_verify=False)
+    (pushed,) = publish_images(RUNNER, [agent_spec()], target, reporter=NullReporter())
+    after = pinned_images(settings, config, spec)
+    assert after.image == pushed.pull_ref and "@sha256:" in after.image
+    assert [r for r in uploads(registry.since(mark))], "publish used the user's login"

@@ -17,7 +17,7 @@ from paude.backends.openshift.status import (
     parse_pod_state,
     pending_error,
 )
-from paude.errors import ClusterError, NotLoggedInError, PaudeError
+from paude.errors import ClusterError, ImagePullError, NotLoggedInError, PaudeError
 
 # Shapes as the API server returns them (trimmed captures of `kubectl get -o json`).
 RUNNING: dict[str, Any] = {
@@ -82,9 +82,11 @@ def test_unschedulable_pod_reports_the_schedulers_message() -> None:
 def test_image_pull_failure_is_an_error_with_a_hint() -> None:
     state = parse_pod_state(PULL_FAILED)
     assert state.error is not None
-    with pytest.raises(ClusterError, match="cannot pull the agent image registry.example/paude:9"):
+    with pytest.raises(ImagePullError, match="node cannot pull the image registry.example/paude:9"):
         raise state.error
-    assert "backend.image" in (state.error.hint or "")
+    assert "\n" not in state.error.message
+    assert "nodes reach registry.example" in (state.error.hint or "")
+    assert "backend.pull_secret" in (state.error.hint or "")
 
 
 @pytest.mark.parametrize(

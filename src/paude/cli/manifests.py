@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from paude.cli import context as cx
 from paude.cli.app import globals_of
 from paude.cli.output import RichReporter
+
+if TYPE_CHECKING:
+    from paude.backends.base import SessionSpec
+    from paude.backends.openshift.objects import ClusterSettings
+    from paude.config.models import PaudeConfig
 
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Directory for one YAML file per object.")
@@ -65,11 +70,37 @@ def collect(
 
         namespace = load_kubeconfig(backend.context).namespace or "default"
     spec = cx.build_session_spec(loaded, workspace, opts)
-    settings = cluster_settings(backend, namespace, egress_firewall=firewall)
+    settings = pinned_images(
+        cluster_settings(backend, namespace, egress_firewall=firewall), loaded.config, spec
+    )
     objs: list[Any] = []
     if admin:
         objs += [build_role(namespace), build_admin_agent_policy(), build_admin_proxy_policy()]
     return objs + build_session_objects(spec, settings)
+
+
+def pinned_images(
+    settings: ClusterSettings, config: PaudeConfig, spec: SessionSpec
+) -> ClusterSettings:
+    """Return ``settings`` with the digests ``backend.registry`` holds (nothing is pushed).
+
+    Without ``backend.registry`` the export stays offline (no cluster is
+    asked for OpenShift's registry; ``paude --dry-run`` does that).
+    """
+    from paude.backends.openshift.imageregistry import build_configured_target
+    from paude.backends.openshift.images import (
+        apply_images,
+        build_image_specs,
+        check_session_images,
+    )
+    from paude.runner import SystemRunner
+
+    target = build_configured_target(config.backend)
+    if target is None or config.backend.image is not None:
+        return settings
+    specs = build_image_specs(config, spec)
+    images = check_session_images(SystemRunner(), target, specs, reporter=RichReporter())
+    return apply_images(settings, images)
 
 
 def file_name(index: int, obj: dict[str, Any]) -> str:

@@ -74,7 +74,10 @@ class BackendConfig(_Model):
     type: Literal["podman", "openshift"] = "podman"
     context: str | None = None
     namespace: str | None = None
-    registry: str | None = None
+    registry: str | None = None  # where paude pushes its images (host[:port][/path])
+    pull_registry: str | None = None  # what the nodes pull from, when not ``registry``
+    pull_secret: str | None = None  # an image pull Secret the nodes need for it
+    registry_tls_verify: bool = True  # False: plain HTTP / unverified TLS (test registries)
     image: str | None = None
     resources: Resources = Resources()
     timeout: Timeouts = Timeouts()

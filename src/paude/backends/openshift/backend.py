@@ -15,6 +15,14 @@ from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
 from paude.backends.openshift import sync
 from paude.backends.openshift.credentials import build_env_secret
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
+from paude.backends.openshift.imageregistry import resolve_target
+from paude.backends.openshift.images import (
+    SessionImages,
+    apply_images,
+    build_image_specs,
+    check_session_images,
+    publish_session_images,
+)
 from paude.backends.openshift.manifests import build_session_plan, secret_env_keys
 from paude.backends.openshift.objects import (
     LABEL_PROXY,
@@ -28,11 +36,12 @@ from paude.backends.openshift.objects import (
     proxy_id,
     proxy_name,
     selector_labels,
+    workspace_claim,
 )
 from paude.backends.openshift.staleness import stale_credentials
 from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
-from paude.errors import PaudeError, SessionNotFoundError, SyncOffError
+from paude.errors import ImagePullError, PaudeError, SessionNotFoundError, SyncOffError
 from paude.naming import LABEL_SESSION, validate_session_name
 from paude.plan import Manifest, Plan
 from paude.runner import TIMEOUT_CREATE, Runner
@@ -99,23 +108,58 @@ class OpenShiftBackend:
         )
 
     def plan_session(self, spec: SessionSpec) -> Plan:
-        """Return the session's objects in apply order (reads whether EgressFirewall exists)."""
+        """Return the session's objects in apply order (pushes nothing: images by registry digest).
+
+        Reads whether EgressFirewall exists and, with a registry, which image
+        digests the registry already has.
+        """
+        return self._plan(spec, push=False)
+
+    def _plan(self, spec: SessionSpec, *, push: bool) -> Plan:
         validate_session_name(spec.name)
         firewall = not spec.allow_network and self._api.has_kind("k8s.ovn.org/v1", "EgressFirewall")
-        return build_session_plan(spec, self._settings(egress_firewall=firewall))
+        settings = self._settings(egress_firewall=firewall)
+        return build_session_plan(spec, apply_images(settings, self._images(spec, push=push)))
+
+    def _images(self, spec: SessionSpec, *, push: bool) -> SessionImages | None:
+        """The session's pinned images, built and pushed first when ``push`` (None: no registry)."""
+        if self.config.backend.image is not None:
+            return None  # the user's own image, used as given
+        target = resolve_target(self._api, self.config.backend, warn=self.reporter.warn)
+        if target is None:
+            return None
+        specs = build_image_specs(self.config, spec)
+        if not push:
+            return check_session_images(self.runner, target, specs, reporter=self.reporter)
+        return publish_session_images(
+            self.runner, target, specs, reporter=self.reporter, rebuild=spec.rebuild
+        )
 
     def start_session(self, spec: SessionSpec) -> Session:
-        """Apply every object of the session and wait for its pod; converge if it exists."""
-        plan = self.plan_session(spec)
+        """Push missing images, apply every object of the session and wait for its pod.
+
+        Converges if the session exists.
+        """
+        plan = self._plan(spec, push=True)
         for warning in stale_credentials(self._api, spec.credentials):
             self.reporter.warn(warning)
         keys = secret_env_keys(spec)
         # The CLI shows a status around this call: report progress as lines only.
         self.reporter.info(f"Applying {len(plan.steps)} objects of session {spec.name}")
+        claim = workspace_claim(spec.name)
+        had_workspace = self._api.get("v1", "PersistentVolumeClaim", claim) is not None
         if keys:
             self._api.apply(build_env_secret(spec, keys, self._settings()))
         applied = [self._api.apply(s.obj) for s in plan.steps if isinstance(s, Manifest)]
-        pod = self._wait_ready(spec)
+        try:
+            pod = self._wait_ready(spec)
+        except ImagePullError:
+            # Nothing half-created stays: a pod that cannot pull never recovers
+            # by itself. A workspace volume that held work before is kept.
+            self._remove_objects(spec.name)
+            if not had_workspace:
+                self._api.delete("v1", "PersistentVolumeClaim", claim)
+            raise
         if self.config.sync.enabled:
             sync.start_sync(self._sync_spec(spec.name, str(spec.workspace)), self.reporter)
         # Built from what apply and the waits returned: no further request.
@@ -154,24 +198,29 @@ class OpenShiftBackend:
     def stop_session(self, name: str) -> None:
         """Delete the session's objects (not its workspace PVC); drop an unused proxy."""
         sync.stop_sync_of(name)
+        found, deleted = self._remove_objects(name)
+        claims = self._api.list_objects(
+            "v1", "PersistentVolumeClaim", selector_labels(ROLE_STORAGE) | {LABEL_SESSION: name}
+        )
+        if not found and not deleted and not claims:
+            raise _not_found(name)
+        for claim in claims:
+            self.reporter.info(
+                f"Kept the workspace volume {claim['metadata']['name']} of session {name}"
+                f" (remove it with: paude stop --force {name})"
+            )
+
+    def _remove_objects(self, name: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """Delete a session's objects but its PVC, and its proxy if no other session uses it."""
         selector = {**selector_labels(ROLE_AGENT), LABEL_SESSION: name}
         found = self._api.list_objects("apps/v1", "StatefulSet", selector)
         proxies = {o["metadata"].get("labels", {}).get(LABEL_PROXY) for o in found} - {None}
         deleted = self._delete_labelled(
             {"app.kubernetes.io/managed-by": "paude", LABEL_SESSION: name}
         )
-        claims = self._api.list_objects(
-            "v1", "PersistentVolumeClaim", selector_labels(ROLE_STORAGE) | {LABEL_SESSION: name}
-        )
-        if not found and not deleted and not claims:
-            raise _not_found(name)
         for proxy in proxies:
             self._drop_proxy_if_unused(str(proxy))
-        for claim in claims:
-            self.reporter.info(
-                f"Kept the workspace volume {claim['metadata']['name']} of session {name}"
-                f" (remove it with: paude stop --force {name})"
-            )
+        return found, deleted
 
     def remove_workspace(self, name: str) -> list[str]:
         """Delete the session's workspace PVC (unsynced work is lost); return what was deleted."""

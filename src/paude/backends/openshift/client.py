@@ -33,6 +33,9 @@ EgressFirewall = create_namespaced_resource(
     "k8s.ovn.org", "v1", "EgressFirewall", "egressfirewalls"
 )
 
+Route = create_namespaced_resource("route.openshift.io", "v1", "Route", "routes")
+ImageStream = create_namespaced_resource("image.openshift.io", "v1", "ImageStream", "imagestreams")
+
 _PLURALS = {
     "Pod": "pods",
     "PersistentVolumeClaim": "persistentvolumeclaims",
@@ -44,6 +47,8 @@ _PLURALS = {
     "NetworkPolicy": "networkpolicies.networking.k8s.io",
     "EgressFirewall": "egressfirewalls.k8s.ovn.org",
     "Event": "events",
+    "Route": "routes.route.openshift.io",
+    "ImageStream": "imagestreams.image.openshift.io",
 }
 
 
@@ -140,11 +145,23 @@ class KubeClient:
         result: dict[str, Any] = applied.to_dict()
         return result
 
-    def get(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
-        """Return the object, or ``None`` when it does not exist."""
+    def bearer_token(self) -> str | None:
+        """Return the kubeconfig's bearer token (``oc login`` writes one), if it has one."""
+        user = self._config.user
+        if user.token:
+            return str(user.token)
+        if user.token_file:
+            with open(user.token_file, encoding="utf-8") as handle:
+                return handle.read().strip()
+        return None
+
+    def get(
+        self, api_version: str, kind: str, name: str, *, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """Return the object (in ``namespace``, default ours), or ``None`` if it is absent."""
         try:
             with self._errors("get", kind):
-                found = self._client.get(_resource(api_version, kind), name)
+                found = self._client.get(_resource(api_version, kind), name, namespace=namespace)
         except ClusterError as err:
             if _is_not_found(err):
                 return None
@@ -153,11 +170,20 @@ class KubeClient:
         return result
 
     def list_objects(
-        self, api_version: str, kind: str, selector: dict[str, str]
+        self,
+        api_version: str,
+        kind: str,
+        selector: dict[str, str],
+        *,
+        namespace: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Return the objects of ``kind`` whose labels match ``selector``."""
+        """Return the objects of ``kind`` (in ``namespace``, default ours) matching ``selector``."""
         with self._errors("list", kind):
-            found = list(self._client.list(_resource(api_version, kind), labels=selector))
+            found = list(
+                self._client.list(
+                    _resource(api_version, kind), labels=selector, namespace=namespace
+                )
+            )
         return [obj.to_dict() for obj in found]
 
     def has_kind(self, api_version: str, kind: str) -> bool:

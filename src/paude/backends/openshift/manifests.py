@@ -171,7 +171,7 @@ def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dic
             "template": {
                 "metadata": {"labels": pod_labels},
                 "spec": {
-                    **restricted_pod_fields(),
+                    **restricted_pod_fields(settings.pull_secret),
                     "terminationGracePeriodSeconds": 10,
                     "containers": [_agent_container(spec, settings)],
                     "volumes": [workspace, *cred_volumes],

@@ -53,6 +53,7 @@ class ClusterSettings:
     storage: str = DEFAULT_STORAGE
     storage_class: str | None = None
     egress_firewall: bool = False
+    pull_secret: str | None = None  # an image pull Secret both pods reference
 
 
 def sibling_proxy_image(image: str) -> str:
@@ -77,6 +78,7 @@ def cluster_settings(
         proxy_image=sibling_proxy_image(config.image) if config.image else DEFAULT_PROXY_IMAGE,
         resources=config.resources,
         egress_firewall=egress_firewall,
+        pull_secret=config.pull_secret,
     )
 
 
@@ -162,13 +164,16 @@ def restricted_container_context() -> dict[str, Any]:
     }
 
 
-def restricted_pod_fields() -> dict[str, Any]:
-    """Return the pod-level fields both paude pods share."""
-    return {
+def restricted_pod_fields(pull_secret: str | None = None) -> dict[str, Any]:
+    """Return the pod-level fields both paude pods share (and their image pull Secret)."""
+    fields: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
     }
+    if pull_secret:
+        fields["imagePullSecrets"] = [{"name": pull_secret}]
+    return fields
 
 
 def container_resources(resources: Resources) -> dict[str, dict[str, str]]:

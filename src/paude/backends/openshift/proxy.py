@@ -88,7 +88,7 @@ def build_proxy_deployment(domains: tuple[str, ...], settings: ClusterSettings) 
                     "annotations": {"paude.io/squid-conf-sha256": conf_hash},
                 },
                 "spec": {
-                    **restricted_pod_fields(),
+                    **restricted_pod_fields(settings.pull_secret),
                     "containers": [_proxy_container(domains, settings)],
                     "volumes": volumes,
                 },

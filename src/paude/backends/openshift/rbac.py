@@ -41,6 +41,16 @@ _RULES: list[dict[str, list[str]]] = [
         "resources": ["networkpolicies"],
         "verbs": ["get", "list", "create", "patch", "delete"],
     },
+    # OpenShift's image registry: "list" tells whether the cluster serves
+    # ImageStreams (the OpenShift registry is used then); a push needs "update"
+    # on imagestreams/layers (as in OpenShift's system:image-builder role) and
+    # creates the image stream itself. Ignored by clusters without this API.
+    {"apiGroups": ["image.openshift.io"], "resources": ["imagestreams"], "verbs": ["get", "list"]},
+    {
+        "apiGroups": ["image.openshift.io"],
+        "resources": ["imagestreams/layers"],
+        "verbs": ["get", "update"],
+    },
     {
         "apiGroups": ["k8s.ovn.org"],
         "resources": ["egressfirewalls"],

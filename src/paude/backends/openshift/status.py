@@ -11,7 +11,7 @@ from typing import Any
 
 from paude.backends.base import Session, SessionStatus
 from paude.backends.openshift.objects import ROLE_PROXY
-from paude.errors import ClusterError, NotLoggedInError, PaudeError
+from paude.errors import ClusterError, ImagePullError, NotLoggedInError, PaudeError
 from paude.naming import LABEL_NETWORK, LABEL_SESSION, LABEL_WORKSPACE
 
 RBAC_HINT = (
@@ -52,13 +52,16 @@ def parse_pod_state(pod: dict[str, Any]) -> PodState:
     return PodState(waiting=f"phase {status.get('phase', 'unknown')}")
 
 
-def image_error(image: str, detail: str) -> ClusterError:
-    """Return the error for an image the cluster cannot pull."""
-    return ClusterError(
-        f"the cluster cannot pull the agent image {image}: {detail}".rstrip(": "),
+def image_error(image: str, detail: str) -> ImagePullError:
+    """Return the error for an image the cluster's node cannot pull (the kubelet's reason)."""
+    host = image.split("/", 1)[0] if "/" in image else "the registry"
+    reason = " ".join(detail.split())  # the kubelet's message, on one line
+    return ImagePullError(
+        f"the node cannot pull the image {image}: {reason}".rstrip(": "),
         hint=(
-            "Push the image to a registry the cluster can reach and set backend.image in"
-            " paude.json (automatic push is not available yet)."
+            f"Check that the cluster's nodes reach {host} and, if it needs a login, that"
+            " backend.pull_secret names an image pull Secret for it"
+            " (kubectl create secret docker-registry NAME --docker-server=...)."
         ),
     )
 
