@@ -113,6 +113,14 @@ def test_inspect_is_one_raw_manifest_request_without_secrets() -> None:
     assert not any("s3cret" in a for a in argv)
 
 
+def test_a_registry_ca_directory_reaches_both_tools() -> None:
+    target = RegistryTarget(push_prefix="r.example", pull_prefix="r.example", cert_dir="/ca")
+    inspect = build_inspect_argv(target, "r.example/paude-agent:x", None)
+    push = build_push_argv(target, TAG, "r.example/paude-agent:x", authfile=None, digestfile="/d")
+    for argv in (inspect, push):
+        assert argv[argv.index("--cert-dir") + 1] == "/ca"
+
+
 def test_push_writes_the_digest_and_honours_tls_setting() -> None:
     target = RegistryTarget(push_prefix="127.0.0.1:5000", pull_prefix="127.0.0.1:5000",
                             tls_verify=False)  # fmt: skip

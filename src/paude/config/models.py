@@ -78,6 +78,7 @@ class BackendConfig(_Model):
     pull_registry: str | None = None  # what the nodes pull from, when not ``registry``
     pull_secret: str | None = None  # an image pull Secret the nodes need for it
     registry_tls_verify: bool = True  # False: plain HTTP / unverified TLS (test registries)
+    registry_cert_dir: str | None = None  # a directory holding the registry's CA (ca.crt)
     image: str | None = None
     resources: Resources = Resources()
     timeout: Timeouts = Timeouts()

@@ -9,6 +9,8 @@ def _options(target: RegistryTarget, authfile: str | None) -> list[str]:
     options = [] if authfile is None else ["--authfile", authfile]
     if not target.tls_verify:
         options.append("--tls-verify=false")
+    if target.cert_dir is not None:
+        options += ["--cert-dir", target.cert_dir]
     return options
 
 

@@ -57,7 +57,8 @@ def classify_failure(stderr: str, *, target: RegistryTarget, action: str) -> Reg
     if any(text in low for text in _TLS):
         return RegistryError(
             f"the registry {host} has a certificate this machine does not trust: {reason}",
-            hint="Add its CA to the system trust store (or /etc/containers/certs.d/HOST/ca.crt).",
+            hint="Set backend.registry_cert_dir to a directory holding its CA as ca.crt"
+            " (or put it in /etc/containers/certs.d/HOST/ca.crt).",
         )
     if any(text in low for text in _QUOTA):
         return RegistryError(

@@ -44,6 +44,7 @@ class RegistryTarget:
     push_prefix: str
     pull_prefix: str
     tls_verify: bool = True
+    cert_dir: str | None = None  # the registry's CA (ca.crt), as ``podman --cert-dir``
     login: RegistryLogin | None = None
     login_hint: str = ""
     push_permission: str = ""

@@ -65,6 +65,7 @@ def build_configured_target(backend: BackendConfig) -> RegistryTarget | None:
         push_prefix=push,
         pull_prefix=pull,
         tls_verify=backend.registry_tls_verify,
+        cert_dir=backend.registry_cert_dir,
         login_hint=f"Log in: podman login {host}",
     )
 
@@ -90,13 +91,20 @@ def _host_of(repository: object) -> str | None:
 
 
 def build_openshift_target(
-    namespace: str, *, external: str, internal: str | None, token: str, tls_verify: bool = True
+    namespace: str,
+    *,
+    external: str,
+    internal: str | None,
+    token: str,
+    tls_verify: bool = True,
+    cert_dir: str | None = None,
 ) -> RegistryTarget:
     """Return the target of OpenShift's internal registry for ``namespace``."""
     return RegistryTarget(
         push_prefix=f"{external}/{namespace}",
         pull_prefix=f"{internal or INTERNAL_REGISTRY}/{namespace}",
         tls_verify=tls_verify,
+        cert_dir=cert_dir,
         login=RegistryLogin(TOKEN_USER, token),
         login_hint=(
             f"Log in to the cluster again (oc login): paude logs in to {external}"
@@ -145,6 +153,7 @@ def resolve_target(
         internal=internal,
         token=token,
         tls_verify=backend.registry_tls_verify,
+        cert_dir=backend.registry_cert_dir,
     )
 
 
