@@ -137,3 +137,14 @@ def test_a_pull_failure_keeps_a_workspace_volume_that_held_work() -> None:
     with pytest.raises(ImagePullError):
         pull_failing_backend(kube).start_session(SPEC)
     assert list(kube.objects) == [("PersistentVolumeClaim", "paude-s1-workspace")]
+
+
+def test_print_rbac_grants_the_push_and_the_detection() -> None:
+    from paude.backends.openshift.rbac import build_role
+
+    rules = build_role("team-a")["rules"]
+    layers = [r for r in rules if r["resources"] == ["imagestreams/layers"]]
+    streams = [r for r in rules if r["resources"] == ["imagestreams"]]
+    assert layers and set(layers[0]["verbs"]) == {"get", "update"}
+    assert streams and "list" in streams[0]["verbs"]
+    assert all(r["apiGroups"] == ["image.openshift.io"] for r in layers + streams)
