@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,13 +192,24 @@ def test_ensure_image_builds_user_dockerfile_first() -> None:
     assert second[second.index("-t") + 1] == build_image_tag(spec)
 
 
-def test_ensure_image_failure_shows_log_tail_and_hint() -> None:
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Build logs go to a scratch state directory, never the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def test_ensure_image_failure_shows_log_tail_and_hint(_state_home: Path) -> None:
     log = "\n".join(f"step {i}" for i in range(100)) + "\nnpm ERR! self-signed certificate"
     runner = FakeRunner([1, 1], output=log)
     with pytest.raises(ImageBuildError, match=r"(?s)exit code 1.*step 99\nnpm ERR") as info:
         ensure_image(runner, AGENT)
     assert "step 50" not in info.value.message
     assert info.value.hint is not None and "CA bundle" in info.value.hint
+    # The whole log is kept in a file the message names.
+    path = _state_home / "paude" / "logs" / f"build-paude-agent-{build_image_tag(AGENT)[-12:]}.log"
+    assert f"Full log: {path}" in info.value.message
+    assert path.read_text() == log
 
 
 def test_ensure_image_missing_base_hint() -> None:

@@ -13,6 +13,7 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from paude.container.files import (
     CA_CONTEXT_NAME,
@@ -24,6 +25,7 @@ from paude.container.files import (
     shipped_files,
 )
 from paude.errors import ConfigError, ImageBuildError
+from paude.paths import build_log_path
 from paude.runner import TIMEOUT_BUILD, TIMEOUT_INSPECT, Runner
 
 CONTAINERFILE = "Containerfile"
@@ -186,14 +188,24 @@ def ensure_image(
 
 def _run_build(runner: Runner, argv: list[str], *, what: str) -> None:
     result = runner.run(argv, timeout=TIMEOUT_BUILD, check=False)
+    output = result.stdout + result.stderr
+    log_path = _keep_log(argv[argv.index("-t") + 1], output)
     if result.returncode == 0:
         return
-    log = (result.stdout + result.stderr).strip().splitlines()
-    tail = "\n".join(log[-BUILD_LOG_TAIL_LINES:])
+    tail = "\n".join(output.strip().splitlines()[-BUILD_LOG_TAIL_LINES:])
     raise ImageBuildError(
-        f"building {what} failed (exit code {result.returncode}):\n{tail}",
+        f"building {what} failed (exit code {result.returncode}):\n{tail}"
+        f"\nFull log: {log_path}",
         hint=_build_hint(tail),
     )
+
+
+def _keep_log(tag: str, output: str) -> Path:
+    """Write a build's whole output to its log file (replacing the last one); return it."""
+    path = build_log_path(tag)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(output)
+    return path
 
 
 def _build_hint(log_tail: str) -> str:

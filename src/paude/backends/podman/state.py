@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from paude.paths import state_dir
 
-def state_dir() -> Path:
-    """Return paude's XDG state directory."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "paude"
+__all__ = ["squid_conf_path", "state_dir"]
 
 
 def squid_conf_path(session: str) -> Path:
