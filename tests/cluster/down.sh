@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the test cluster started by up.sh and remove all of its state.
+# Stop the test cluster started by up.sh (and its real node, if any) and
+# remove all of its state.
 # Usage: tests/cluster/down.sh   (safe to run when nothing is running)
 set -euo pipefail
 
@@ -19,6 +20,8 @@ if [[ -z "${PAUDE_CLUSTER_LOCKED:-}" ]]; then
     flock 9
 fi
 
+# The real node first (its pods are deleted through the API server).
+"$HERE/real-node.sh" down "$STATE"
 if [[ -d "$STATE/kwok" && -x "$KWOKCTL" ]]; then
     # kwokctl stops the processes it started (by their pid files).
     KWOK_WORKDIR="$STATE/kwok" "$KWOKCTL" delete cluster --name "$NAME" \

@@ -4,23 +4,40 @@
 # with kwok faking the nodes and the kubelet. Builds the binaries first when
 # they are not cached yet (tests/cluster/build.sh). See docs/test-cluster.md.
 #
-# Usage: tests/cluster/up.sh
+# Usage: tests/cluster/up.sh [--real-node]
 # Prints KEY=VALUE lines on stdout (also written to $STATE/cluster.env):
 #   KUBECONFIG (admin), SERVER, KUBECTL, EXEC_ROOT, LOGS_FILE, ..., and
 #   STARTED=1 when this run started the cluster (0 when it was running).
-# Idempotent: a healthy running cluster of the same name is reused.
+# --real-node (root) also starts a real kubelet node beside the kwok ones
+# (tests/cluster/real-node.sh) and prints its lines: REAL_NODE, REGISTRY, ...
+# Idempotent: a healthy running cluster of the same name and configuration
+# is reused (and so is a running real node).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NAME="${PAUDE_CLUSTER_NAME:-paude-test}"
 STATE="${PAUDE_CLUSTER_STATE:-${TMPDIR:-/tmp}/paude-test-cluster-$NAME}"
 NODES="${PAUDE_CLUSTER_NODES:-1}"
+# shellcheck source=realnode/network.sh
+source "$HERE/realnode/network.sh"
 
 log() { printf 'up.sh: %s\n' "$*" >&2; }
 
+REAL_NODE=0
+for arg in "$@"; do
+    case "$arg" in
+        --real-node) REAL_NODE=1 ;;
+        *) log "unknown argument: $arg (usage: up.sh [--real-node])"; exit 2 ;;
+    esac
+done
+
 # Binary paths from build.sh (KUBE_APISERVER=..., KWOKCTL=..., ...); a failed
-# build stops here.
-binaries="$("$HERE/build.sh")"
+# build stops here. The real node's binaries are built only when asked for.
+if ((REAL_NODE)); then
+    binaries="$("$HERE/build.sh" all)"
+else
+    binaries="$("$HERE/build.sh" cluster)"
+fi
 while IFS='=' read -r key value; do
     printf -v "$key" '%s' "$value"
 done <<<"$binaries"
@@ -31,10 +48,15 @@ export KWOK_KUBE_VERSION="$KUBE_VERSION" KWOK_KUBECTL_BINARY="$KUBECTL"
 KUBECONFIG_PATH="$STATE/kubeconfig"
 EXEC_ROOT="$STATE/exec"
 LOGS_FILE="$STATE/logs/container.log"
+PKI="$KWOK_WORKDIR/clusters/$NAME/pki"
+# A running cluster made by other scripts or configs is made again.
+CONFIG_HASH="$(cat "$HERE/up.sh" "$HERE/kwok-config.yaml" "$HERE/node.yaml" \
+    "$HERE/realnode/network.sh" | sha256sum | cut -d' ' -f1)"
 kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 is_healthy() {
     [[ -f "$STATE/cluster.env" && -f "$KUBECONFIG_PATH" ]] &&
+        grep -qx "CONFIG_HASH=$CONFIG_HASH" "$STATE/cluster.env" &&
         kubectl get --raw /readyz --request-timeout=5s >/dev/null 2>&1
 }
 
@@ -49,6 +71,7 @@ print_env() {
 render_config() {
     local stage="$KWOK_MODULE/kustomize/stage" f
     sed -e "s|@EXEC_ROOT@|$EXEC_ROOT|g" -e "s|@LOGS_FILE@|$LOGS_FILE|g" \
+        -e "s|@PKI@|$PKI|g" -e "s|@SERVICE_CIDR@|$SERVICE_CIDR|g" \
         "$HERE/kwok-config.yaml"
     for f in \
         node/fast/node-initialize.yaml \
@@ -61,6 +84,49 @@ render_config() {
     done
 }
 
+# A key and a certificate signed by the cluster CA: sign_cert NAME SUBJECT [SAN].
+sign_cert() {
+    local name="$1" subject="$2" san="${3:-}" ext="$PKI/$1.ext"
+    {
+        echo "basicConstraints=critical,CA:FALSE"
+        echo "keyUsage=critical,digitalSignature,keyEncipherment"
+        if [[ -n "$san" ]]; then
+            echo "extendedKeyUsage=serverAuth,clientAuth"
+            echo "subjectAltName=$san"
+        else
+            echo "extendedKeyUsage=clientAuth"
+        fi
+    } >"$ext"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/$name.key"
+    openssl req -new -key "$PKI/$name.key" -subj "$subject" -out "$PKI/$name.csr"
+    openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+        -CAcreateserial -days 30 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null
+    rm -f "$ext" "$PKI/$name.csr"
+}
+
+# The cluster's PKI, made here instead of by kwokctl (which uses a pki
+# directory it finds): the CA, the certificate kwokctl's components share
+# ("admin": serving and client, system:masters, as kwokctl makes it) and the
+# API server's client certificate for kubelets (kube-apiserver-kubelet-client;
+# RBAC lets it use the kubelet API, see create_nodes).
+make_pki() {
+    mkdir -p "$PKI"
+    (
+        umask 077
+        openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/ca.key"
+        openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=paude-test-ca" -days 30 \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+            -out "$PKI/ca.crt"
+        local sans="DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+        sans+=",DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:::1"
+        sans+=",IP:${SERVICE_CIDR%.*}.1"
+        sign_cert admin "/O=system:masters/CN=kwok-admin" "$sans"
+        sign_cert kubelet-client "/CN=kube-apiserver-kubelet-client"
+    )
+    rm -f "$PKI/ca.srl"
+}
+
 create_cluster() {
     log "creating cluster $NAME in $STATE"
     if [[ -d "$STATE" ]]; then
@@ -68,6 +134,7 @@ create_cluster() {
     fi
     mkdir -p "$STATE/logs" "$EXEC_ROOT/shared" "$EXEC_ROOT/pods"
     : >"$LOGS_FILE"
+    make_pki >&2
     render_config >"$STATE/kwok.yaml"
     "$KWOKCTL" create cluster \
         --name "$NAME" \
@@ -92,6 +159,12 @@ create_nodes() {
         printf -- '---\n'
     done | kubectl apply -f - >&2
     kubectl apply -f "$KWOK_MODULE/kustomize/stage/volume/fast/storage-class.yaml" >&2
+    # The kubelet authorizes the API server's requests (exec, logs, attach)
+    # by webhook: RBAC must grant the API server's client certificate the
+    # kubelet API.
+    kubectl create clusterrolebinding paude-test:kubelet-api-admin \
+        --clusterrole=system:kubelet-api-admin --user=kube-apiserver-kubelet-client \
+        --dry-run=client -o yaml | kubectl apply -f - >&2
     kubectl wait --for=condition=Ready node --all --timeout=60s >&2
     # The ServiceAccount controller must have made "default" before pods can
     # be created; poll for it with a deadline.
@@ -115,7 +188,16 @@ KWOKCTL=$KWOKCTL
 EXEC_ROOT=$EXEC_ROOT
 LOGS_FILE=$LOGS_FILE
 KUBE_VERSION=$KUBE_VERSION
+PKI=$PKI
+CONFIG_HASH=$CONFIG_HASH
 EOF
+}
+
+# real-node.sh up (under our lock) prints its own KEY=VALUE lines.
+start_real_node() {
+    ((REAL_NODE)) || return 0
+    [[ $(id -u) -eq 0 ]] || { log "--real-node needs root (containerd, a bridge, iptables)"; exit 1; }
+    PAUDE_CLUSTER_ENV="$STATE/cluster.env" "$HERE/real-node.sh" up <<<"$binaries" 9>&-
 }
 
 main() {
@@ -126,6 +208,7 @@ main() {
     flock 9
     if is_healthy; then
         print_env
+        start_real_node
         echo STARTED=0
         return 0
     fi
@@ -135,6 +218,7 @@ main() {
     write_env
     log "started in $((SECONDS - start))s"
     print_env
+    start_real_node
     # Tells the caller (tests/k8s/conftest.py) that it may stop the cluster.
     echo STARTED=1
 }

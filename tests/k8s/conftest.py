@@ -4,6 +4,8 @@ The cluster (real kube-apiserver with admission and RBAC, controller manager,
 scheduler, etcd; kwok fakes the nodes) is built and started once per session
 by ``tests/cluster/up.sh``; see docs/test-cluster.md. When it cannot be built
 or started the ``cluster`` fixture FAILS with the reason: it never skips.
+Tests that run containers use the real node (``up.sh --real-node``): the
+``real_*`` fixtures below.
 
 Fixtures:
 
@@ -14,20 +16,46 @@ Fixtures:
 - ``limited_kubeconfig`` (function): path of a kubeconfig for a
   ServiceAccount bound only to paude's documented Role
   (``paude.backends.openshift.rbac``) in ``namespace``.
+
+The real node (a kubelet with containerd, kube-proxy, kube-router enforcing
+NetworkPolicy, CoreDNS, a registry needing a password; root only):
+
+- ``real_node`` (session): a :class:`RealNode`: its name, network facts,
+  the registry with its credentials, :meth:`RealNode.push`.
+- ``real_namespace`` (function): like ``namespace`` (restricted), but every
+  pod in it runs on the real node (the API server's PodNodeSelector and
+  PodTolerationRestriction plugins, from the namespace's annotations); no
+  change to the pods is needed. Holds the node's NetworkPolicy lock shared.
+- ``real_limited_kubeconfig`` (function): paude's limited user in
+  ``real_namespace``.
+- ``real_images`` (session): paude's agent and proxy images, built by
+  paude (podman) and pushed to the registry: :class:`RealImages` with
+  the references pods pull. (Until paude pushes them itself.)
+- ``netpol_off`` (function): a context manager that stops the NetworkPolicy
+  controller and removes its rules, for tests of a cluster that does not
+  enforce NetworkPolicy; it waits for every ``real_namespace`` test to end
+  and starts the controller again afterwards.
+
+Use: ``def test_x(real_node, real_namespace, real_limited_kubeconfig,
+real_images): ...`` and create pods without ``nodeName``; the pod image is
+``real_images.agent`` (it has curl and node for probes and test servers).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import pytest
 import yaml
@@ -37,12 +65,17 @@ try:
 except ImportError:  # paude not installed: use the checkout's sources
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
     from paude.backends.openshift.rbac import build_role, build_role_binding
+from paude.container import ImageSpec, ensure_image
+from paude.runner import SystemRunner
 
 CLUSTER_DIR = Path(__file__).resolve().parents[1] / "cluster"
 # A cold build of the Kubernetes binaries takes tens of minutes on 2 cores.
 UP_TIMEOUT = float(os.environ.get("PAUDE_CLUSTER_UP_TIMEOUT", "3600"))
 LIMITED_SA = "paude-user"
 TEST_LABEL = "paude.io/test"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# Held shared by every real-node test, exclusively while NetworkPolicy is off.
+NETPOL_LOCK = Path("/run/paude-node.netpol.lock")
 
 T = TypeVar("T")
 
@@ -163,12 +196,11 @@ def _parse_env(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    """Build (if needed) and start the test cluster once per session."""
+def _up(*args: str) -> dict[str, str]:
+    """Run tests/cluster/up.sh; return its KEY=VALUE lines (fail with its log)."""
     try:
         up = subprocess.run(
-            [str(CLUSTER_DIR / "up.sh")],
+            [str(CLUSTER_DIR / "up.sh"), *args],
             capture_output=True,
             text=True,
             timeout=UP_TIMEOUT,
@@ -178,8 +210,14 @@ def cluster() -> Iterator[Cluster]:
         pytest.fail(f"could not start the test cluster: {err}")
     if up.returncode != 0:
         tail = "\n".join(up.stderr.splitlines()[-40:])
-        pytest.fail(f"tests/cluster/up.sh failed ({up.returncode}):\n{tail}")
-    env = _parse_env(up.stdout)
+        pytest.fail(f"tests/cluster/up.sh {' '.join(args)} failed ({up.returncode}):\n{tail}")
+    return _parse_env(up.stdout)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """Build (if needed) and start the test cluster once per session."""
+    env = _up()
     yield Cluster(
         kubeconfig=Path(env["KUBECONFIG"]),
         server=env["SERVER"],
@@ -198,24 +236,22 @@ def cluster() -> Iterator[Cluster]:
             pytest.fail(f"tests/cluster/down.sh failed ({down.returncode}):\n{down.stderr}")
 
 
-@pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
-    """A fresh namespace enforcing the ``restricted`` Pod Security Standard."""
+@contextmanager
+def _restricted_namespace(
+    cluster: Cluster, annotations: dict[str, str] | None = None
+) -> Iterator[str]:
     name = random_name("paude-t")
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": name,
-                "labels": {
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                    TEST_LABEL: "1",
-                },
-            },
-        }
-    )
+    metadata: dict[str, Any] = {
+        "name": name,
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            TEST_LABEL: "1",
+        },
+    }
+    if annotations:
+        metadata["annotations"] = annotations
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})
     try:
         # Pods are refused until the ServiceAccount controller has made
         # "default" in the new namespace.
@@ -230,8 +266,19 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace enforcing the ``restricted`` Pod Security Standard."""
+    with _restricted_namespace(cluster) as name:
+        yield name
+
+
+@pytest.fixture
 def limited_kubeconfig(cluster: Cluster, namespace: str, tmp_path: Path) -> Path:
     """A kubeconfig for a ServiceAccount bound only to paude's Role in ``namespace``."""
+    return _limited_kubeconfig(cluster, namespace, tmp_path / "limited.kubeconfig")
+
+
+def _limited_kubeconfig(cluster: Cluster, namespace: str, path: Path) -> Path:
     subject = {"kind": "ServiceAccount", "name": LIMITED_SA, "namespace": namespace}
     cluster.apply(
         {
@@ -247,7 +294,6 @@ def limited_kubeconfig(cluster: Cluster, namespace: str, tmp_path: Path) -> Path
     context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
     admin_cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
     user = f"system:serviceaccount:{namespace}:{LIMITED_SA}"
-    path = tmp_path / "limited.kubeconfig"
     path.write_text(
         yaml.safe_dump(
             {
@@ -276,3 +322,142 @@ def limited_kubeconfig(cluster: Cluster, namespace: str, tmp_path: Path) -> Path
 
     wait_for(bound, timeout=30, what=f"RoleBinding for {user}")
     return path
+
+
+@dataclass(frozen=True)
+class RealNode:
+    """The real node (``up.sh --real-node``) and its registry."""
+
+    name: str
+    label: str
+    taint: str
+    node_ip: str
+    pod_cidr: str
+    service_cidr: str
+    dns_ip: str
+    hosts_file: Path
+    registry: str
+    registry_user: str
+    registry_password: str
+    registry_auth_file: Path
+    registry_cert_dir: Path
+
+    def push(self, local: str, repository: str) -> str:
+        """Push the podman image ``local`` as ``<registry>/<repository>``; return it by digest."""
+        tag = local.rsplit(":", 1)[-1] if ":" in local.rsplit("/", 1)[-1] else "latest"
+        remote = f"{self.registry}/{repository}:{tag}"
+        handle, name = tempfile.mkstemp(prefix="paude-push-digest-")
+        os.close(handle)
+        with_digest = Path(name)
+        try:
+            result = subprocess.run(
+                [
+                    "podman", "push", "--quiet",
+                    "--authfile", str(self.registry_auth_file),
+                    "--cert-dir", str(self.registry_cert_dir / self.registry),
+                    "--digestfile", str(with_digest),
+                    local, remote,
+                ],
+                capture_output=True, text=True, timeout=600, check=False,
+            )
+            if result.returncode != 0:
+                pytest.fail(f"podman push {local} {remote} failed: {result.stderr.strip()}")
+            digest = with_digest.read_text().strip()
+        finally:
+            with_digest.unlink(missing_ok=True)
+        return f"{self.registry}/{repository}@{digest}"
+
+
+@dataclass(frozen=True)
+class RealImages:
+    """paude's images in the real node's registry (references by digest)."""
+
+    agent: str
+    proxy: str
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> RealNode:
+    """Start the real node beside kwok's (once; it stays up with the cluster)."""
+    if os.geteuid() != 0:
+        pytest.fail("the real node needs root (containerd, a bridge, iptables)", pytrace=False)
+    env = _up("--real-node")
+    return RealNode(
+        name=env["REAL_NODE"],
+        label=env["REAL_NODE_LABEL"],
+        taint=env["REAL_NODE_TAINT"],
+        node_ip=env["NODE_IP"],
+        pod_cidr=env["POD_CIDR"],
+        service_cidr=env["SERVICE_CIDR"],
+        dns_ip=env["DNS_IP"],
+        hosts_file=Path(env["NODE_HOSTS"]),
+        registry=env["REGISTRY"],
+        registry_user=env["REGISTRY_USER"],
+        registry_password=env["REGISTRY_PASSWORD"],
+        registry_auth_file=Path(env["REGISTRY_AUTH_FILE"]),
+        registry_cert_dir=Path(env["REGISTRY_CERT_DIR"]),
+    )
+
+
+@pytest.fixture
+def _netpol_shared() -> Iterator[IO[str]]:
+    """The NetworkPolicy lock, held shared for the test (netpol_off upgrades it)."""
+    with NETPOL_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield handle
+
+
+@pytest.fixture
+def real_namespace(
+    cluster: Cluster, real_node: RealNode, _netpol_shared: IO[str]
+) -> Iterator[str]:
+    """A fresh restricted namespace whose pods all run on the real node."""
+    tolerations = [{"key": real_node.taint, "operator": "Exists", "effect": "NoSchedule"}]
+    annotations = {
+        "scheduler.alpha.kubernetes.io/node-selector": f"{real_node.label}=true",
+        "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps(tolerations),
+    }
+    with _restricted_namespace(cluster, annotations) as name:
+        yield name
+
+
+@pytest.fixture
+def real_limited_kubeconfig(cluster: Cluster, real_namespace: str, tmp_path: Path) -> Path:
+    """A kubeconfig for paude's limited user in ``real_namespace``."""
+    return _limited_kubeconfig(cluster, real_namespace, tmp_path / "limited.kubeconfig")
+
+
+@pytest.fixture(scope="session")
+def real_images(real_node: RealNode) -> RealImages:
+    """paude's agent and proxy images, built by paude and pushed to the registry."""
+    ca = HOST_CA_BUNDLE.read_bytes() if HOST_CA_BUNDLE.exists() else None
+    runner = SystemRunner()
+    agent = ensure_image(runner, ImageSpec(kind="agent", ca_bundle=ca))
+    proxy = ensure_image(runner, ImageSpec(kind="proxy"))
+    return RealImages(
+        agent=real_node.push(agent, "paude-test/agent"),
+        proxy=real_node.push(proxy, "paude-test/proxy"),
+    )
+
+
+@pytest.fixture
+def netpol_off(
+    real_node: RealNode, _netpol_shared: IO[str]
+) -> Callable[[], AbstractContextManager[None]]:
+    """Return a context manager: NetworkPolicy unenforced on the real node inside it."""
+
+    @contextmanager
+    def off() -> Iterator[None]:
+        script = str(CLUSTER_DIR / "real-node.sh")
+        # Waits until no other real-node test runs (their shared locks).
+        fcntl.flock(_netpol_shared, fcntl.LOCK_EX)
+        try:
+            subprocess.run([script, "netpol", "off"], check=True, timeout=60)
+            try:
+                yield
+            finally:
+                subprocess.run([script, "netpol", "on"], check=True, timeout=60)
+        finally:
+            fcntl.flock(_netpol_shared, fcntl.LOCK_SH)
+
+    return off
