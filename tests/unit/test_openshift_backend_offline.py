@@ -37,6 +37,8 @@ class FakeKube:
             self.objects[("Pod", f"{key[1]}-0")] = pod
         if obj["kind"] == "Deployment":
             stored["status"] = {"readyReplicas": 1}
+        if obj["kind"] == "Service":  # the API server assigns the address
+            stored["spec"] = {**obj["spec"], "clusterIP": "10.0.0.77"}
         return stored
 
     def get(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:

@@ -17,9 +17,11 @@ from paude.backends.openshift.manifests import (
     build_agent_statefulset,
     build_session_objects,
     build_session_plan,
+    proxy_address,
     secret_env_keys,
+    with_proxy_address,
 )
-from paude.backends.openshift.objects import ClusterSettings, proxy_name, sibling_proxy_image
+from paude.backends.openshift.objects import ClusterSettings, sibling_proxy_image
 from paude.backends.openshift.policies import (
     build_admin_agent_policy,
     build_agent_policy,
@@ -83,9 +85,9 @@ def test_every_paude_pod_is_restricted() -> None:
 def test_agent_container_env_resources_and_workspace() -> None:
     container = pod_spec()["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
-    url = f"http://{proxy_name(DOMAINS)}.team-a.svc:3128"
     assert env["PAUDE_WORKSPACE"] == "/workspace"
-    assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == url
+    # No name: the plan shows where the Service's ClusterIP goes.
+    assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://PROXY-CLUSTER-IP:3128"
     assert container["resources"] == {
         "requests": {"cpu": "2", "memory": "2Gi"},
         "limits": {"memory": "6Gi"},
@@ -142,18 +144,31 @@ def test_plan_orders_policies_first_and_agent_last() -> None:
     assert kinds.index("Service") < kinds.index("StatefulSet")
 
 
-def test_agent_policy_allows_only_proxy_and_dns() -> None:
+def test_agent_policy_allows_only_its_proxy_and_no_dns() -> None:
     policy = build_agent_policy(DOMAINS, SETTINGS)["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["ingress"] == []
-    proxy_rule, dns_rule = policy["egress"]
+    (proxy_rule,) = policy["egress"]
     assert proxy_rule["ports"] == [{"protocol": "TCP", "port": 3128}]
     assert proxy_rule["to"][0]["podSelector"]["matchLabels"]["paude.io/role"] == "proxy"
-    ports = {(p["protocol"], p["port"]) for p in dns_rule["ports"]}
-    assert ports == {("UDP", 53), ("TCP", 53), ("UDP", 5353), ("TCP", 5353)}
-    for peer in dns_rule["to"]:
-        assert peer["namespaceSelector"]["matchLabels"]  # never "any namespace"
-        assert peer["podSelector"]["matchLabels"]  # never "any pod"
+
+
+def test_the_proxy_services_address_replaces_the_plans_placeholder() -> None:
+    objs = build_session_objects(spec(), SETTINGS)
+    (service,) = by_kind(objs, "Service")
+    (sts,) = by_kind(objs, "StatefulSet")
+    assert objs.index(service) < objs.index(sts)
+    address = proxy_address({**service, "spec": {**service["spec"], "clusterIP": "10.0.0.77"}})
+    bound = with_proxy_address(sts, address)
+    containers = bound["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in containers[0]["env"]}
+    assert env["HTTP_PROXY"] == env["https_proxy"] == "http://10.0.0.77:3128"
+    assert "PROXY-CLUSTER-IP" not in str(bound)
+    assert "PROXY-CLUSTER-IP" in str(sts)  # the plan itself is not changed
+    v6 = with_proxy_address(sts, "fd00::7")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "HTTP_PROXY", "value": "http://[fd00::7]:3128"} in v6
+    with pytest.raises(ValueError):
+        proxy_address({**service, "spec": {**service["spec"], "clusterIP": "None"}})
 
 
 def test_proxy_policy_admits_only_its_agents() -> None:
@@ -186,18 +201,26 @@ def test_proxy_configmap_holds_rendered_squid_conf() -> None:
     assert conf.rstrip().splitlines()[-1] != "http_access allow all"
 
 
-def test_egress_firewall_allows_allowlist_then_denies_all() -> None:
-    rules = build_egress_firewall(DOMAINS + ("10.1.2.3",), SETTINGS)["spec"]["egress"]
-    assert rules[-1] == {"type": "Deny", "to": {"cidrSelector": "0.0.0.0/0"}}
-    allowed = {r["to"].get("dnsName") or r["to"]["cidrSelector"] for r in rules[:-1]}
-    assert allowed == {"googleapis.com", "*.googleapis.com", "api.anthropic.com", "10.1.2.3/32"}
+def test_egress_firewall_allows_allowlist_then_denies_all_of_ipv4_and_ipv6() -> None:
+    entries = DOMAINS + ("10.1.2.3", "2001:db8::7", "10.89.0.0/24", "2001:db8:1::/48")
+    rules = build_egress_firewall(entries, SETTINGS)["spec"]["egress"]
+    assert rules[-2:] == [
+        {"type": "Deny", "to": {"cidrSelector": "0.0.0.0/0"}},
+        {"type": "Deny", "to": {"cidrSelector": "::/0"}},
+    ]
+    assert all(r["type"] == "Allow" for r in rules[:-2])
+    names = {r["to"]["dnsName"] for r in rules[:-2] if "dnsName" in r["to"]}
+    cidrs = {r["to"]["cidrSelector"] for r in rules[:-2] if "cidrSelector" in r["to"]}
+    assert names == {"googleapis.com", "*.googleapis.com", "api.anthropic.com"}
+    # A range is a cidrSelector, never a dnsName.
+    assert cidrs == {"10.1.2.3/32", "2001:db8::7/128", "10.89.0.0/24", "2001:db8:1::/48"}
 
 
 def test_admin_policy_denies_ingress_and_unlisted_egress() -> None:
     anp = build_admin_agent_policy()["spec"]
     assert anp["ingress"] == [{"name": "deny-all", "action": "Deny", "from": [{"namespaces": {}}]}]
     actions = [rule["action"] for rule in anp["egress"]]
-    assert actions == ["Pass", "Pass", "Deny"]
+    assert actions == ["Pass", "Deny"]  # the proxy; no DNS
 
 
 def test_credential_secret_is_labelled_and_encoded() -> None:

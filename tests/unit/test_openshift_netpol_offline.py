@@ -96,10 +96,10 @@ def proxy_of(conns: dict[tuple[str, str], str]) -> str:
     return next(d for (_, d) in conns if "paude-proxy-" in d)
 
 
-def test_agent_reaches_only_its_proxy_and_dns(tmp_path: Path) -> None:
+def test_agent_reaches_only_its_proxy_not_even_dns(tmp_path: Path) -> None:
     conns = connections(tmp_path, session_objects() + STAND_INS)
     out = peers(conns, src=AGENT)
-    assert out == {proxy_of(conns): "TCP 3128", "kube-system/coredns": "TCP 53,5353,UDP 53,5353"}
+    assert out == {proxy_of(conns): "TCP 3128"}
 
 
 def test_nothing_reaches_the_agent_and_only_the_agent_reaches_the_proxy(tmp_path: Path) -> None:
@@ -120,7 +120,4 @@ def test_admin_policy_keeps_the_agent_closed_despite_allow_all_ingress(tmp_path:
     in_cluster = {s for s in peers(conns, dst=AGENT) if "/" in s}
     assert in_cluster == set()
     assert set(peers(conns, dst=proxy_of(conns))) == {AGENT}
-    assert peers(conns, src=AGENT) == {
-        proxy_of(conns): "TCP 3128",
-        "kube-system/coredns": "TCP 53,5353,UDP 53,5353",
-    }
+    assert peers(conns, src=AGENT) == {proxy_of(conns): "TCP 3128"}

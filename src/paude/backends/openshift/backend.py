@@ -23,7 +23,12 @@ from paude.backends.openshift.images import (
     check_session_images,
     publish_session_images,
 )
-from paude.backends.openshift.manifests import build_session_plan, secret_env_keys
+from paude.backends.openshift.manifests import (
+    build_session_plan,
+    proxy_address,
+    secret_env_keys,
+    with_proxy_address,
+)
 from paude.backends.openshift.objects import (
     LABEL_PROXY,
     ROLE_AGENT,
@@ -150,7 +155,7 @@ class OpenShiftBackend:
         had_workspace = self._api.get("v1", "PersistentVolumeClaim", claim) is not None
         if keys:
             self._api.apply(build_env_secret(spec, keys, self._settings()))
-        applied = [self._api.apply(s.obj) for s in plan.steps if isinstance(s, Manifest)]
+        applied = self._apply_plan(plan)
         try:
             pod = self._wait_ready(spec)
         except ImagePullError:
@@ -164,6 +169,25 @@ class OpenShiftBackend:
             sync.start_sync(self._sync_spec(spec.name, str(spec.workspace)), self.reporter)
         # Built from what apply and the waits returned: no further request.
         return build_session(applied[-1], pod, proxy_ready=True)
+
+    def _apply_plan(self, plan: Plan) -> list[dict[str, Any]]:
+        """Apply the plan's objects in order; the proxy Service's ClusterIP goes into the agent.
+
+        The plan applies the Service before the StatefulSet, so its address
+        (assigned by the API server) is known when the agent's is applied.
+        """
+        applied: list[dict[str, Any]] = []
+        address: str | None = None
+        for step in plan.steps:
+            if not isinstance(step, Manifest):
+                continue
+            obj = step.obj
+            if address is not None:
+                obj = with_proxy_address(obj, address)
+            applied.append(self._api.apply(obj))
+            if obj["kind"] == "Service" and obj["metadata"]["labels"].get(LABEL_PROXY):
+                address = proxy_address(applied[-1])
+        return applied
 
     def _wait_ready(self, spec: SessionSpec) -> dict[str, Any]:
         """Wait for the agent pod, then (restricted) for its proxy: the agent needs it at once."""

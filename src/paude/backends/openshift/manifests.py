@@ -14,6 +14,7 @@ like everything else, created first, and outlives ``paude stop`` on purpose.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -27,6 +28,7 @@ from paude.backends.openshift.objects import (
     GCLOUD_SECRET,
     GITCONFIG_CONFIGMAP,
     GITCONFIG_KEY,
+    PROXY_ADDRESS_PENDING,
     ROLE_AGENT,
     ROLE_STORAGE,
     TMUX_SESSION,
@@ -102,7 +104,7 @@ def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, A
     env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
     env["GIT_CONFIG_GLOBAL"] = f"{CREDENTIALS_ROOT}/git/{GITCONFIG_KEY}"
     if not spec.allow_network:
-        url = proxy_url(spec.allowed_domains, settings.namespace)
+        url = proxy_url(PROXY_ADDRESS_PENDING)
         for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             env[key] = url
         env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1"
@@ -213,6 +215,32 @@ def build_session_objects(spec: SessionSpec, settings: ClusterSettings) -> list[
         build_workspace_claim(spec, settings),
         build_agent_statefulset(spec, settings),
     ]
+
+
+def proxy_address(service: dict[str, Any]) -> str:
+    """Return the ClusterIP of an applied proxy Service (the API server assigns it)."""
+    address = service.get("spec", {}).get("clusterIP")
+    if not address or address == "None":
+        raise ValueError(f"Service {service['metadata']['name']} has no ClusterIP")
+    return str(address)
+
+
+def with_proxy_address(obj: dict[str, Any], address: str) -> dict[str, Any]:
+    """Return ``obj`` with the proxy's ClusterIP where a plan has its placeholder.
+
+    Only the agent StatefulSet's proxy variables hold it; any other object is
+    returned as it is.
+    """
+    if obj.get("kind") != "StatefulSet":
+        return obj
+    url = proxy_url(address)
+    pending = proxy_url(PROXY_ADDRESS_PENDING)
+    out = copy.deepcopy(obj)
+    for container in out["spec"]["template"]["spec"]["containers"]:
+        for var in container.get("env", []):
+            if var.get("value") == pending:
+                var["value"] = url
+    return out
 
 
 def build_session_plan(spec: SessionSpec, settings: ClusterSettings) -> Plan:

@@ -38,6 +38,11 @@ DEFAULT_IMAGE = "quay.io/paude/paude:0.1.0"
 PROXY_IMAGE_NAME = "paude-proxy"
 DEFAULT_PROXY_IMAGE = "quay.io/paude/paude-proxy:0.1.0"
 DEFAULT_STORAGE = "10Gi"
+# The agent reaches its proxy by the proxy Service's ClusterIP, never by a
+# name (its NetworkPolicy allows no DNS). The address exists once the Service
+# does: a plan made before shows this in its place, and the backend puts the
+# real one in (manifests.with_proxy_address) before the agent is applied.
+PROXY_ADDRESS_PENDING = "PROXY-CLUSTER-IP"
 
 __all__ = ["PROXY_PORT"]
 
@@ -93,9 +98,10 @@ def proxy_name(domains: tuple[str, ...]) -> str:
     return f"paude-proxy-{proxy_id(domains)}"
 
 
-def proxy_url(domains: tuple[str, ...], namespace: str) -> str:
-    """Return the ``HTTP(S)_PROXY`` URL of an allowlist's proxy Service."""
-    return f"http://{proxy_name(domains)}.{namespace}.svc:{PROXY_PORT}"
+def proxy_url(address: str) -> str:
+    """Return the ``HTTP(S)_PROXY`` URL of a proxy Service at ClusterIP ``address``."""
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{PROXY_PORT}"
 
 
 def agent_name(session: str) -> str:

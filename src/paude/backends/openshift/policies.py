@@ -24,38 +24,24 @@ from paude.backends.openshift.objects import (
     proxy_id,
     selector_labels,
 )
-from paude.domains import is_ip_literal, normalize_domains
+from paude.domains import is_ip_literal, is_ip_range, normalize_domains
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY
 from paude.squid import PROXY_PORT
 
 NS_NAME = "kubernetes.io/metadata.name"
-# Cluster DNS pods, on plain Kubernetes and on OpenShift. OpenShift's DNS pods
-# listen on 5353 behind a Service on 53; policies match the pod's port, so
-# both ports, over UDP and TCP, are needed under OVN-Kubernetes.
-_DNS_PEERS: list[dict[str, Any]] = [
-    {
-        "namespaceSelector": {"matchLabels": {NS_NAME: "kube-system"}},
-        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-    },
-    {
-        "namespaceSelector": {"matchLabels": {NS_NAME: "openshift-dns"}},
-        "podSelector": {"matchLabels": {"dns.operator.openshift.io/daemonset-dns": "default"}},
-    },
-]
-DNS_PORTS = (53, 5353)
+# Every address outside the cluster, IPv4 and IPv6.
+DENY_ALL_NETWORKS = ("0.0.0.0/0", "::/0")
 ADMIN_POLICY_AGENT = "paude-agent-isolation"
 ADMIN_POLICY_PROXY = "paude-proxy-isolation"
-
-
-def _dns_ports() -> list[dict[str, Any]]:
-    return [{"protocol": proto, "port": port} for port in DNS_PORTS for proto in ("UDP", "TCP")]
 
 
 def build_agent_policy(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
     """Return the policy of the agent pods of one allowlist.
 
     It selects them for both directions and allows no ingress at all, and
-    egress only to their proxy's pods on 3128/TCP and to the cluster DNS pods.
+    egress only to their proxy's pods on 3128/TCP. No DNS: the agent reaches
+    its proxy by the Service's ClusterIP, and a name it cannot resolve
+    cannot carry data out in a lookup either.
     """
     pid = proxy_id(domains)
     return {
@@ -73,7 +59,6 @@ def build_agent_policy(domains: tuple[str, ...], settings: ClusterSettings) -> d
                     ],
                     "ports": [{"protocol": "TCP", "port": PROXY_PORT}],
                 },
-                {"to": [dict(peer) for peer in _DNS_PEERS], "ports": _dns_ports()},
             ],
         },
     }
@@ -118,17 +103,20 @@ def build_proxy_policy(domains: tuple[str, ...], settings: ClusterSettings) -> d
 
 
 def _firewall_rules(domains: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Allow each entry (an address or range by CIDR, a name by DNS), then deny IPv4 and IPv6."""
     rules: list[dict[str, Any]] = []
     for entry in normalize_domains(domains):
         if is_ip_literal(entry):
             suffix = "/128" if ":" in entry else "/32"
             rules.append({"type": "Allow", "to": {"cidrSelector": entry + suffix}})
+        elif is_ip_range(entry):
+            rules.append({"type": "Allow", "to": {"cidrSelector": entry}})
         elif entry.startswith("."):
             rules.append({"type": "Allow", "to": {"dnsName": entry[1:]}})
             rules.append({"type": "Allow", "to": {"dnsName": "*" + entry}})
         else:
             rules.append({"type": "Allow", "to": {"dnsName": entry}})
-    rules.append({"type": "Deny", "to": {"cidrSelector": "0.0.0.0/0"}})
+    rules += [{"type": "Deny", "to": {"cidrSelector": net}} for net in DENY_ALL_NETWORKS]
     return rules
 
 
@@ -159,14 +147,9 @@ def build_admin_agent_policy(priority: int = 20) -> dict[str, Any]:
     """Return a cluster-scoped AdminNetworkPolicy that NetworkPolicies cannot widen.
 
     For restricted agent pods in every namespace: deny all ingress; pass
-    (to the namespace's NetworkPolicies) egress to proxy pods on 3128/TCP and
-    to DNS, and deny every other egress. A cluster admin applies it once.
+    (to the namespace's NetworkPolicies) egress to proxy pods on 3128/TCP,
+    and deny every other egress, DNS included. A cluster admin applies it once.
     """
-    dns_ns = {
-        "matchExpressions": [
-            {"key": NS_NAME, "operator": "In", "values": ["kube-system", "openshift-dns"]}
-        ]
-    }
     proxies = {
         "pods": {
             "namespaceSelector": {},
@@ -189,19 +172,9 @@ def build_admin_agent_policy(priority: int = 20) -> dict[str, Any]:
                     "ports": [{"portNumber": {"protocol": "TCP", "port": PROXY_PORT}}],
                 },
                 {
-                    "name": "pass-dns",
-                    "action": "Pass",
-                    "to": [{"pods": {"namespaceSelector": dns_ns, "podSelector": {}}}],
-                    "ports": [
-                        {"portNumber": {"protocol": p, "port": n}}
-                        for n in DNS_PORTS
-                        for p in ("UDP", "TCP")
-                    ],
-                },
-                {
                     "name": "deny-rest",
                     "action": "Deny",
-                    "to": [{"namespaces": {}}, {"networks": ["0.0.0.0/0", "::/0"]}],
+                    "to": [{"namespaces": {}}, {"networks": list(DENY_ALL_NETWORKS)}],
                 },
             ],
         },
