@@ -342,9 +342,13 @@ class RealNode:
     registry_auth_file: Path
     registry_cert_dir: Path
 
-    def push(self, local: str, repository: str) -> str:
-        """Push the podman image ``local`` as ``<registry>/<repository>``; return it by digest."""
-        tag = local.rsplit(":", 1)[-1] if ":" in local.rsplit("/", 1)[-1] else "latest"
+    def push(self, local: str, repository: str, tag: str | None = None) -> str:
+        """Push the podman image ``local`` as ``<registry>/<repository>``; return it by digest.
+
+        The tag is ``tag``, else ``local``'s own.
+        """
+        if tag is None:
+            tag = local.rsplit(":", 1)[-1] if ":" in local.rsplit("/", 1)[-1] else "latest"
         remote = f"{self.registry}/{repository}:{tag}"
         handle, name = tempfile.mkstemp(prefix="paude-push-digest-")
         os.close(handle)
@@ -370,10 +374,16 @@ class RealNode:
 
 @dataclass(frozen=True)
 class RealImages:
-    """paude's images in the real node's registry (references by digest)."""
+    """paude's images in the real node's registry.
+
+    ``agent`` and ``proxy`` are references by digest; ``agent_tag`` names the
+    agent by a tag that its proxy shares beside it (``paude-proxy``, what
+    paude's ``backend.image`` setting expects).
+    """
 
     agent: str
     proxy: str
+    agent_tag: str
 
 
 @pytest.fixture(scope="session")
@@ -434,9 +444,11 @@ def real_images(real_node: RealNode) -> RealImages:
     runner = SystemRunner()
     agent = ensure_image(runner, ImageSpec(kind="agent", ca_bundle=ca))
     proxy = ensure_image(runner, ImageSpec(kind="proxy"))
+    tag = agent.rsplit(":", 1)[-1]
     return RealImages(
-        agent=real_node.push(agent, "paude-test/agent"),
-        proxy=real_node.push(proxy, "paude-test/proxy"),
+        agent=real_node.push(agent, "paude-test/paude-agent", tag),
+        proxy=real_node.push(proxy, "paude-test/paude-proxy", tag),
+        agent_tag=f"{real_node.registry}/paude-test/paude-agent:{tag}",
     )
 
 
