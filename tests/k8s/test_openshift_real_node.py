@@ -6,7 +6,8 @@ the real agent and proxy images pulled from the registry, ``paude exec``
 answers from inside the pod, the image's entrypoint runs the tmux session,
 the egress probes (the families of tests/podman/test_egress.py) go from
 inside the agent pod to this test's own pods, and ``paude stop`` leaves
-nothing labelled. Every probe targets a pod this test made, the node's own
+nothing labelled; with the policies deleted (a mutation check) the direct
+probe gets through. Every probe targets a pod this test made, the node's own
 addresses or the API server on loopback.
 """
 
@@ -137,6 +138,16 @@ def test_real_session_runs_the_agent_image_and_its_egress_is_only_the_proxy(
     # No ServiceAccount token in the pod.
     token = in_agent("ls /var/run/secrets/kubernetes.io/serviceaccount/token")
     assert token.returncode != 0
+
+    # Mutation check: without the agent's policy the same direct probe gets
+    # through, so the probes above would see a leak.
+    cluster.run("delete", "networkpolicy", "-n", ns, "-l", "paude.io/role=policy")
+    direct_ip = server["status"]["podIP"]
+    cluster.wait_for(
+        lambda: in_agent(f"curl -s --noproxy '*' --max-time 5 http://{direct_ip}:8080/").stdout
+        == "ok-from-server",
+        timeout=30, what="the direct probe to leak once the policies are gone",
+    )
 
     stopped = paude("stop")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
