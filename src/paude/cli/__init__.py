@@ -34,7 +34,9 @@ def _configure_logging(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if argv is None:  # a real command line: try the quick reattach first
+    # A real command line tries the quick reattach first; shell completion
+    # (which runs a bare ``paude`` with _PAUDE_COMPLETE set) never does.
+    if argv is None and "_PAUDE_COMPLETE" not in os.environ:
         from paude.cli.fastpath import try_reattach
 
         code = try_reattach(args)
@@ -79,4 +81,6 @@ def typer_command(app: typer.Typer) -> Any:
     """Return the click command behind the Typer ``app``."""
     import typer.main
 
-    return typer.main.get_command(app)
+    from paude.cli.helptext import polish_help
+
+    return polish_help(typer.main.get_command(app))

@@ -17,7 +17,9 @@ from paude.cli.app import globals_of
 from paude.cli.output import RichReporter
 from paude.errors import ConfigError
 
-DomainsArg = Annotated[list[str], typer.Argument(help="Domains to allow, e.g. .example.com")]
+DomainsArg = Annotated[
+    list[str], typer.Argument(metavar="DOMAIN", help="Domains to allow, e.g. .example.com")
+]
 SessionOpt = Annotated[
     str | None, typer.Option("--session", help="Session name (default: this workspace's).")
 ]
@@ -39,4 +41,4 @@ def allow(ctx: typer.Context, domains: DomainsArg, session: SessionOpt = None) -
 
 def register(app: typer.Typer) -> None:
     """Add ``allow`` to ``app``."""
-    app.command(name="allow")(allow)
+    app.command(name="allow", epilog="Example: paude allow .pypi.org files.pythonhosted.org")(allow)

@@ -15,14 +15,17 @@ from paude.cli.output import RichReporter
 app = typer.Typer(
     name="paude",
     help="Run Claude Code in a sandbox: the agent reaches only an allowlist of domains.",
+    epilog="Examples: paude (start or attach) · paude --allow-domain .pypi.org -d"
+           " · paude sessions --json · paude doctor",
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,  # Typer's own: paude --install-completion / --show-completion
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 BackendOpt = Annotated[
-    str | None, typer.Option("--backend", help="Backend: podman (default) or openshift.")
+    str | None,
+    typer.Option("--backend", metavar="NAME", help="Backend: podman (default) or openshift."),
 ]
 NameOpt = Annotated[
     str | None,
@@ -56,7 +59,8 @@ def root(
         "--allow-network", help="Give the agent unrestricted network access (no proxy)."
     )] = False,
     allow_domain: Annotated[list[str] | None, typer.Option(
-        "--allow-domain", help="Also allow this domain ('.example.com' adds subdomains)."
+        "--allow-domain", metavar="DOMAIN",
+        help="Also allow this domain ('.example.com' adds subdomains)."
     )] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the images.")] = False,
     dry_run: Annotated[bool, typer.Option(
@@ -66,13 +70,14 @@ def root(
         "--detach", "-d", help="Start the session but do not attach to it."
     )] = False,
     workspace: Annotated[Path | None, typer.Option(
-        "--workspace", "-w", help="The project directory (default: the current one)."
+        "--workspace", "-w", metavar="DIR", help="The project directory (default: the current one)."
     )] = None,
     openshift_context: Annotated[str | None, typer.Option(
-        "--openshift-context", help="kubeconfig context for the openshift backend."
+        "--openshift-context", metavar="CONTEXT",
+        help="kubeconfig context for the openshift backend."
     )] = None,
     openshift_namespace: Annotated[str | None, typer.Option(
-        "--openshift-namespace", help="Namespace for the openshift backend."
+        "--openshift-namespace", metavar="NAMESPACE", help="Namespace for the openshift backend."
     )] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
                                          help="Show commands and their output.")] = 0,

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
     """Add ``blocked`` and ``allow`` to ``app``."""
     from paude.cli import allow
 
-    app.command(name="blocked")(blocked)
+    app.command(name="blocked", epilog="Example: paude blocked --json")(blocked)
     allow.register(app)
 
 

@@ -34,14 +34,14 @@ def target(g: cx.Globals, session: str | None) -> str:
     return cx.session_name(session, cx.resolve_workspace(g.workspace))
 
 
-@app.command()
+@app.command(epilog="Examples: paude attach · paude attach my-session")
 def attach(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = None) -> None:
     """Attach to a running session (detach again with Ctrl+b d)."""
     be, g = open_backend(ctx, backend)
     raise typer.Exit(be.attach_session(target(g, session)))
 
 
-@app.command()
+@app.command(epilog="Examples: paude sessions · paude sessions --json")
 def sessions(ctx: typer.Context, json: JsonOpt = False, backend: BackendOpt = None) -> None:
     """List sessions, newest first."""
     be, _ = open_backend(ctx, backend)
@@ -74,7 +74,7 @@ def confirm(question: str, *, yes: bool) -> bool:
     return typer.confirm(question, default=False, err=True)
 
 
-@app.command()
+@app.command(epilog="Examples: paude stop · paude stop my-session --force --yes")
 def stop(
     ctx: typer.Context,
     session: SessionArg = None,
@@ -105,7 +105,7 @@ def stop(
     reporter.info(f"Stopped session {name}")
 
 
-@app.command(name="exec")
+@app.command(name="exec", epilog="Example: paude exec -- git status")
 def exec_(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = None) -> None:
     """Run a command in the session's agent container: paude exec [SESSION] -- CMD..."""
     be, g = open_backend(ctx, backend)

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from paude.config.models import PaudeConfig
 
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Directory for one YAML file per object.")
+    Path | None,
+    typer.Option("--output", "-o", metavar="DIR", help="Directory for one YAML file per object."),
 ]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Session name.")]
 AllowNetworkOpt = Annotated[
@@ -134,4 +135,5 @@ def manifests(
 
 def register(app: typer.Typer) -> None:
     """Add ``manifests`` to ``app``."""
-    app.command(name="manifests")(manifests)
+    example = "Example: paude manifests --output deploy/ --egress-firewall"
+    app.command(name="manifests", epilog=example)(manifests)

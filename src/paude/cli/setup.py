@@ -112,4 +112,5 @@ def setup(
 
 def register(app: typer.Typer) -> None:
     """Add ``setup`` to ``app``."""
-    app.command(name="setup")(setup)
+    app.command(name="setup", epilog="Examples: paude setup --backend openshift"
+                " · paude setup --print-rbac --user alice")(setup)

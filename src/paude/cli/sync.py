@@ -91,4 +91,4 @@ def final_sync(be: Backend, name: str, reporter: RichReporter) -> bool:
 
 def register(app: typer.Typer) -> None:
     """Add ``sync`` to ``app``."""
-    app.command(name="sync")(sync)
+    app.command(name="sync", epilog="Examples: paude sync · paude sync --status --json")(sync)

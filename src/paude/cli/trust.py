@@ -98,4 +98,4 @@ def trust(ctx: typer.Context, show: ShowOpt = False) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``trust`` to ``app``."""
-    app.command(name="trust")(trust)
+    app.command(name="trust", epilog="Examples: paude trust --show · paude trust")(trust)
