@@ -32,6 +32,7 @@ import fakenet  # noqa: E402
 from fakenet import FakeNet, podman, random_name, wait_for  # noqa: E402
 
 from paude.container import ImageSpec, ensure_image  # noqa: E402
+from paude.domains import Allowlist  # noqa: E402
 from paude.runner import SystemRunner  # noqa: E402
 from paude.squid import render_squid_conf  # noqa: E402
 
@@ -73,7 +74,7 @@ print(json.dumps(out))
 def _start_proxy(net: FakeNet, workdir: Path) -> str:
     tag = ensure_image(SystemRunner(), ImageSpec(kind="proxy"))
     conf = workdir / "squid.conf"
-    conf.write_text(render_squid_conf([HOST, net.subnet]))
+    conf.write_text(render_squid_conf(Allowlist.parse([HOST, net.subnet])))
     conf.chmod(0o644)
     name = random_name("paude-test-bench-proxy")
     podman(

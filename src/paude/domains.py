@@ -16,9 +16,11 @@ with a message that says what to write instead.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -149,7 +151,84 @@ def _range_covered(
     )
 
 
-def host_of_url(url: str) -> str | None:
-    """Return the host name of ``url`` (e.g. ANTHROPIC_BASE_URL), or ``None``."""
-    host = urlsplit(url).hostname
-    return host.lower() if host else None
+@dataclass(frozen=True)
+class Allowlist:
+    """A session's allowlist, validated and normalised once (see ``parse``).
+
+    Everything downstream (squid.conf, OpenShift's proxy id and policies)
+    takes this and never re-validates or re-hashes the entries.
+    """
+
+    entries: tuple[str, ...] = ()
+    digest: str = hashlib.sha256(b"").hexdigest()  # over the entries, one per line
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> Allowlist:
+        """Return the normalised allowlist of ``entries``.
+
+        Raises:
+            ValueError: an entry is not valid (the message says what to write).
+        """
+        kept = normalize_domains(entries)
+        return cls(kept, hashlib.sha256("\n".join(kept).encode()).hexdigest())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Return the domain-name entries."""
+        return tuple(e for e in self.entries if is_name(e))
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        """Return the IP-address entries."""
+        return tuple(e for e in self.entries if is_ip_literal(e))
+
+    @property
+    def ranges(self) -> tuple[str, ...]:
+        """Return the CIDR-range entries."""
+        return tuple(e for e in self.entries if is_ip_range(e))
+
+
+# The agent's localhost is its own container or pod: a model endpoint on the
+# host's loopback is never reachable from inside the sandbox.
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+_PORTS = {"https": 443, "http": 80}  # the only ports the proxy forwards to
+
+
+def host_of_base_url(variable: str, url: str) -> str:
+    """Return the host of a model endpoint URL (e.g. ``ANTHROPIC_BASE_URL``), validated.
+
+    Raises:
+        ValueError: the URL is not http(s), names no host, uses a port the
+            proxy does not forward, or points at the host's loopback.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"{variable} is not a valid URL: {err}") from err
+    host = (parts.hostname or "").lower().rstrip(".")
+    if parts.scheme not in _PORTS or not host:
+        raise ValueError(f"{variable} must be an http:// or https:// URL with a host name, "
+                         f"e.g. https://gateway.example.com")
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost") or _is_loopback(host):
+        raise ValueError(
+            f"{variable} points at {host}, the host's loopback, which the sandbox cannot reach "
+            f"(inside it, {host} is the sandbox itself)")
+    if port is not None and port != _PORTS[parts.scheme]:
+        raise ValueError(f"{variable} uses port {port}; the sandbox's proxy forwards "
+                         f"{parts.scheme} only to port {_PORTS[parts.scheme]}")
+    return validate_domain(host)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from paude.domains import is_ip_literal, is_ip_range, normalize_domains
+from paude.domains import Allowlist
 
 PROXY_PORT = 3128
 ACCESS_LOG = "/var/log/squid/access.log"
@@ -63,25 +63,22 @@ PRIVATE_RANGES: tuple[str, ...] = (
 )
 
 
-def render_squid_conf(domains: Sequence[str], *, clients: Sequence[str] = ()) -> str:
-    """Return a squid.conf that forwards only to ``domains`` on ports 80 and 443.
+def render_squid_conf(allowlist: Allowlist, *, clients: Sequence[str] = ()) -> str:
+    """Return a squid.conf that forwards only to ``allowlist`` on ports 80 and 443.
 
     Args:
-        domains: allowlist entries (see :mod:`paude.domains`); they are
-            validated and de-duplicated here, because squid refuses
-            overlapping ``dstdomain`` entries.
+        allowlist: the parsed entries (see :mod:`paude.domains`); parsing
+            de-duplicated them, because squid refuses overlapping
+            ``dstdomain`` entries.
         clients: CIDR ranges allowed to use the proxy (the session's internal
             network). Empty: any client that can reach the port. The podman
             proxy's egress network is routed, so other containers could
             otherwise reach it.
 
     Raises:
-        ValueError: an entry or a client range is not valid.
+        ValueError: a client range is not valid.
     """
-    entries = normalize_domains(domains)
-    names = [d for d in entries if not is_ip_literal(d) and not is_ip_range(d)]
-    ips = [d for d in entries if is_ip_literal(d)]
-    ranges = [d for d in entries if is_ip_range(d)]
+    names, ips, ranges = list(allowlist.names), list(allowlist.ips), list(allowlist.ranges)
     nets = [str(ipaddress.ip_network(c, strict=True)) for c in clients]
     acls = _acls(names, ips, ranges)
     access = _access(names, ips, ranges)

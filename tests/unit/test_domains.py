@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from paude.domains import (
-    host_of_url,
+    Allowlist,
+    host_of_base_url,
     is_ip_literal,
     is_ip_range,
     is_name,
@@ -109,6 +110,36 @@ def test_normalize_raises_on_any_bad_entry() -> None:
         normalize_domains(["example.com", "*.example.com"])
 
 
-def test_host_of_url() -> None:
-    assert host_of_url("https://API.anthropic.com:443/v1") == "api.anthropic.com"
-    assert host_of_url("not a url") is None
+def test_host_of_base_url() -> None:
+    assert host_of_base_url("V", "https://API.anthropic.com:443/v1") == "api.anthropic.com"
+    assert host_of_base_url("V", "http://10.1.2.3/v1") == "10.1.2.3"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://localhost:8080", "points at localhost, the host's loopback"),
+        ("https://LOCALHOST./v1", "points at localhost, the host's loopback"),
+        ("http://api.localhost", "the host's loopback"),
+        ("http://127.0.0.2", "points at 127.0.0.2, the host's loopback"),
+        ("http://[::1]:80", "points at ::1, the host's loopback"),
+        ("http://0.0.0.0", "the host's loopback"),
+        ("not a url", "must be an http:// or https:// URL"),
+        ("ftp://example.com", "must be an http:// or https:// URL"),
+        ("https://gw.example.com:8443", "uses port 8443"),
+        ("https://gw.example.com:99999", "is not a valid URL"),
+        ("https://*.example.com", "wildcard"),
+    ],
+)
+def test_bad_base_urls_are_refused_with_a_reason(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        host_of_base_url("ANTHROPIC_BASE_URL", url)
+
+
+def test_allowlist_is_normalised_once_and_hashed() -> None:
+    a = Allowlist.parse(["B.example.com", ".example.com", "10.0.0.0/8", "10.1.0.0/16", "192.0.2.7"])
+    assert a.entries == (".example.com", "10.0.0.0/8", "192.0.2.7")
+    assert (a.names, a.ranges, a.ips) == ((".example.com",), ("10.0.0.0/8",), ("192.0.2.7",))
+    assert a.digest == Allowlist.parse(list(reversed(a.entries))).digest
+    assert a.digest != Allowlist.parse(["example.com"]).digest
+    assert Allowlist().digest == Allowlist.parse([]).digest

@@ -29,6 +29,7 @@ from paude.backends.openshift.policies import (
     build_proxy_policy,
 )
 from paude.config.models import Amounts, Resources
+from paude.domains import Allowlist
 from paude.plan import Manifest
 
 DOMAINS = (".googleapis.com", "api.anthropic.com")
@@ -145,7 +146,7 @@ def test_plan_orders_policies_first_and_agent_last() -> None:
 
 
 def test_agent_policy_allows_only_its_proxy_and_no_dns() -> None:
-    policy = build_agent_policy(DOMAINS, SETTINGS)["spec"]
+    policy = build_agent_policy(Allowlist.parse(DOMAINS), SETTINGS)["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["ingress"] == []
     (proxy_rule,) = policy["egress"]
@@ -172,7 +173,7 @@ def test_the_proxy_services_address_replaces_the_plans_placeholder() -> None:
 
 
 def test_proxy_policy_admits_only_its_agents() -> None:
-    policy = build_proxy_policy(DOMAINS, SETTINGS)["spec"]
+    policy = build_proxy_policy(Allowlist.parse(DOMAINS), SETTINGS)["spec"]
     (rule,) = policy["ingress"]
     selector = rule["from"][0]["podSelector"]["matchLabels"]
     assert selector["paude.io/role"] == "agent"
@@ -182,7 +183,8 @@ def test_proxy_policy_admits_only_its_agents() -> None:
 
 def test_agent_labels_match_its_policy_selector() -> None:
     pod_labels = build_agent_statefulset(spec(), SETTINGS)["spec"]["template"]["metadata"]
-    selector = build_agent_policy(DOMAINS, SETTINGS)["spec"]["podSelector"]["matchLabels"]
+    policy = build_agent_policy(Allowlist.parse(DOMAINS), SETTINGS)
+    selector = policy["spec"]["podSelector"]["matchLabels"]
     assert selector.items() <= pod_labels["labels"].items()
 
 
@@ -203,7 +205,7 @@ def test_proxy_configmap_holds_rendered_squid_conf() -> None:
 
 def test_egress_firewall_allows_allowlist_then_denies_all_of_ipv4_and_ipv6() -> None:
     entries = DOMAINS + ("10.1.2.3", "2001:db8::7", "10.89.0.0/24", "2001:db8:1::/48")
-    rules = build_egress_firewall(entries, SETTINGS)["spec"]["egress"]
+    rules = build_egress_firewall(Allowlist.parse(entries), SETTINGS)["spec"]["egress"]
     assert rules[-2:] == [
         {"type": "Deny", "to": {"cidrSelector": "0.0.0.0/0"}},
         {"type": "Deny", "to": {"cidrSelector": "::/0"}},

@@ -20,6 +20,7 @@ from paude.backends.podman.proxy import (
     run_find_proxy,
     run_read_blocked,
 )
+from paude.domains import Allowlist
 from paude.errors import PaudeError, SessionNotFoundError
 from paude.squid import render_squid_conf
 
@@ -67,10 +68,10 @@ def test_blocked_domains_group_and_hint() -> None:
 
 def test_conf_round_trip() -> None:
     entries = [".example.com", "api.anthropic.com", "192.0.2.7", "10.213.5.0/24"]
-    text = render_squid_conf(entries, clients=["10.90.7.0/24"])
+    text = render_squid_conf(Allowlist.parse(entries), clients=["10.90.7.0/24"])
     assert sorted(parse_squid_conf_entries(text)) == sorted(entries)
     assert parse_squid_conf_clients(text) == ("10.90.7.0/24",)
-    assert parse_squid_conf_clients(render_squid_conf(entries)) == ()
+    assert parse_squid_conf_clients(render_squid_conf(Allowlist.parse(entries))) == ()
 
 
 PS = json.dumps([{"Names": ["paude-s1-proxy"], "State": "running", "Labels": {}}])
@@ -109,21 +110,22 @@ def test_read_blocked_reads_the_log_as_squids_user() -> None:
 
 def test_allow_rewrites_in_place_keeps_clients_and_sends_hup(tmp_path: Path) -> None:
     conf = tmp_path / "squid.conf"
-    conf.write_text(render_squid_conf(["api.anthropic.com"], clients=["10.90.7.0/24"]))
+    allowlist = Allowlist.parse(["api.anthropic.com"])
+    conf.write_text(render_squid_conf(allowlist, clients=["10.90.7.0/24"]))
     inode = conf.stat().st_ino
     runner = RecordingRunner()
     entries = apply_allow(runner, Proxy("paude-s1-proxy", True, conf), ["Other.Example.org"])
     assert entries == ("api.anthropic.com", "other.example.org")
     text = conf.read_text()
     assert conf.stat().st_ino == inode  # the bind mount sees the same file
-    assert text == render_squid_conf(entries, clients=["10.90.7.0/24"])
+    assert text == render_squid_conf(Allowlist.parse(entries), clients=["10.90.7.0/24"])
     assert runner.calls == [tuple(build_reload_argv("paude-s1-proxy"))]
     assert build_reload_argv("p") == ["podman", "kill", "--signal", "HUP", "p"]
 
 
 def test_allow_refuses_bad_entries_before_touching_anything(tmp_path: Path) -> None:
     conf = tmp_path / "squid.conf"
-    conf.write_text(render_squid_conf(["api.anthropic.com"]))
+    conf.write_text(render_squid_conf(Allowlist.parse(["api.anthropic.com"])))
     before = conf.read_text()
     runner = RecordingRunner()
     with pytest.raises(ValueError, match="wildcard"):
@@ -162,7 +164,7 @@ def test_cli_allow_rejects_a_wildcard_with_usage_exit(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     conf = tmp_path / "squid.conf"
-    conf.write_text(render_squid_conf(["api.anthropic.com"]))
+    conf.write_text(render_squid_conf(Allowlist.parse(["api.anthropic.com"])))
     runner = RecordingRunner(
         reply(("podman", "ps"), PS), reply(("podman", "inspect"), _inspect(str(conf)))
     )

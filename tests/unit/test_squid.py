@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from paude.domains import Allowlist
 from paude.squid import PRIVATE_RANGES, render_squid_conf
+
+
+def _conf(entries: list[str], *, clients: tuple[str, ...] | list[str] = ()) -> str:
+    return render_squid_conf(Allowlist.parse(entries), clients=clients)
 
 
 def _lines(conf: str) -> list[str]:
@@ -28,23 +33,23 @@ def _access(conf: str) -> list[str]:
 
 
 def test_names_use_dstdomain_without_reverse_lookups() -> None:
-    conf = render_squid_conf([".example.com", "api.anthropic.com"])
+    conf = _conf([".example.com", "api.anthropic.com"])
     assert _acl(conf, "allowed_domains") == ["dstdomain", "-n", ".example.com", "api.anthropic.com"]
 
 
 def test_overlapping_entries_are_deduplicated() -> None:
-    conf = render_squid_conf(["example.com", ".example.com", "a.example.com", "EXAMPLE.COM."])
+    conf = _conf(["example.com", ".example.com", "a.example.com", "EXAMPLE.COM."])
     assert _acl(conf, "allowed_domains") == ["dstdomain", "-n", ".example.com"]
 
 
 def test_suffix_and_prefix_lookalikes_stay_separate_entries() -> None:
-    conf = render_squid_conf([".googleapis.com", "googleapis.com.evil.net", "evilgoogleapis.com"])
+    conf = _conf([".googleapis.com", "googleapis.com.evil.net", "evilgoogleapis.com"])
     values = _acl(conf, "allowed_domains")[2:]
     assert values == [".googleapis.com", "evilgoogleapis.com", "googleapis.com.evil.net"]
 
 
 def test_connect_only_to_443_and_plain_http_only_to_80() -> None:
-    conf = render_squid_conf(["example.com"])
+    conf = _conf(["example.com"])
     assert _acl(conf, "SSL_ports") == ["port", "443"]
     assert _acl(conf, "HTTP_port") == ["port", "80"]
     assert _acl(conf, "plain_http") == ["proto", "HTTP"]
@@ -58,12 +63,12 @@ def test_connect_only_to_443_and_plain_http_only_to_80() -> None:
 
 
 def test_ip_literals_refused_unless_listed_exactly() -> None:
-    conf = render_squid_conf(["example.com"])
+    conf = _conf(["example.com"])
     assert _acl(conf, "to_ip_literal") == ["dst", "-n", "all"]
     assert "http_access deny to_ip_literal" in _access(conf)
     assert "allowed_ip_literals" not in conf
 
-    listed = render_squid_conf(["example.com", "192.0.2.7"])
+    listed = _conf(["example.com", "192.0.2.7"])
     assert _acl(listed, "allowed_ip_literals") == ["dst", "-n", "192.0.2.7"]
     rules = _access(listed)
     assert rules.index("http_access allow allowed_ip_literals") < rules.index(
@@ -72,7 +77,7 @@ def test_ip_literals_refused_unless_listed_exactly() -> None:
 
 
 def test_unlisted_names_refused_before_any_rule_that_resolves() -> None:
-    rules = _access(render_squid_conf([".example.com", "10.89.0.0/24"]))
+    rules = _access(_conf([".example.com", "10.89.0.0/24"]))
     first_resolving = min(
         i for i, r in enumerate(rules) if any(a in r for a in ("to_localhost", "_ranges"))
     )
@@ -80,7 +85,7 @@ def test_unlisted_names_refused_before_any_rule_that_resolves() -> None:
 
 
 def test_loopback_link_local_always_denied_for_resolved_names() -> None:
-    conf = render_squid_conf(["example.com", "10.0.0.0/8"])
+    conf = _conf(["example.com", "10.0.0.0/8"])
     never = _acl(conf, "never_ranges")
     assert never[0] == "dst" and "-n" not in never
     for cidr in ("127.0.0.0/8", "169.254.0.0/16", "fe80::/10", "::/127", "0.0.0.0/8"):
@@ -92,11 +97,11 @@ def test_loopback_link_local_always_denied_for_resolved_names() -> None:
 
 
 def test_private_ranges_denied_unless_a_range_is_listed() -> None:
-    default = render_squid_conf(["example.com"])
+    default = _conf(["example.com"])
     assert _acl(default, "private_ranges")[1:] == list(PRIVATE_RANGES)
     assert "http_access deny private_ranges" in _access(default)
 
-    opened = render_squid_conf(["example.com", "10.89.3.0/24"])
+    opened = _conf(["example.com", "10.89.3.0/24"])
     assert _acl(opened, "allowed_ranges") == ["dst", "10.89.3.0/24"]
     assert "http_access deny private_ranges !allowed_ranges" in _access(opened)
     assert "http_access allow allowed_ranges" not in opened  # a range allows no request alone
@@ -104,16 +109,16 @@ def test_private_ranges_denied_unless_a_range_is_listed() -> None:
 
 def test_everything_else_denied_last() -> None:
     for entries in ([], ["example.com"], ["192.0.2.7"]):
-        assert _access(render_squid_conf(entries))[-1] == "http_access deny all"
-    assert "allow" not in " ".join(_access(render_squid_conf([])))
+        assert _access(_conf(entries))[-1] == "http_access deny all"
+    assert "allow" not in " ".join(_access(_conf([])))
 
 
 def test_cache_manager_denied_first() -> None:
-    assert _access(render_squid_conf(["example.com"]))[0] == "http_access deny manager"
+    assert _access(_conf(["example.com"]))[0] == "http_access deny manager"
 
 
 def test_privacy_and_lifecycle_settings() -> None:
-    lines = _lines(render_squid_conf(["example.com"]))
+    lines = _lines(_conf(["example.com"]))
     for expected in (
         "cache deny all",
         "via off",
@@ -126,17 +131,17 @@ def test_privacy_and_lifecycle_settings() -> None:
 
 
 def test_clients_restrict_who_may_use_the_proxy() -> None:
-    conf = render_squid_conf(["example.com"], clients=["10.90.3.0/24"])
+    conf = _conf(["example.com"], clients=["10.90.3.0/24"])
     assert _acl(conf, "paude_clients") == ["src", "10.90.3.0/24"]
     assert _access(conf)[:2] == ["http_access deny manager", "http_access deny !paude_clients"]
-    assert "paude_clients" not in render_squid_conf(["example.com"])
+    assert "paude_clients" not in _conf(["example.com"])
     with pytest.raises(ValueError, match="host bits"):
-        render_squid_conf(["example.com"], clients=["10.90.3.7/24"])
+        _conf(["example.com"], clients=["10.90.3.7/24"])
 
 
 def test_invalid_entry_raises() -> None:
     with pytest.raises(ValueError, match="is a wildcard"):
-        render_squid_conf(["*.example.com"])
+        Allowlist.parse(["*.example.com"])
 
 
 PARSE_CASES = {
@@ -165,9 +170,9 @@ def test_real_squid_parses_rendered_config(case: str, tmp_path: Path) -> None:
     assert squid, "squid is not installed (scripts/setup installs it)"
     conf = tmp_path / "squid.conf"
     text = (
-        render_squid_conf(PARSE_CASES["overlapping"], clients=["10.90.3.0/24", "fd00:1::/64"])
+        _conf(PARSE_CASES["overlapping"], clients=["10.90.3.0/24", "fd00:1::/64"])
         if case == "clients"
-        else render_squid_conf(PARSE_CASES[case])
+        else _conf(PARSE_CASES[case])
     )
     conf.write_text(text, encoding="utf-8")
     proc = subprocess.run(

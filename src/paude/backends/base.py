@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from paude.domains import Allowlist
 from paude.plan import Plan
 from paude.trust.paths import GuardMount
 
@@ -63,11 +64,16 @@ class Credentials:
 
 @dataclass(frozen=True)
 class SessionSpec:
-    """Everything a backend needs to create a session."""
+    """Everything a backend needs to create a session.
+
+    ``allowed_domains`` is parsed once, here: a plain sequence of entries is
+    turned into an ``Allowlist`` (raising ``ValueError`` on a bad entry), and
+    every builder downstream takes that normalised value.
+    """
 
     name: str
     workspace: Path
-    allowed_domains: tuple[str, ...]
+    allowed_domains: Allowlist
     allow_network: bool = False
     yolo: bool = False
     claude_args: tuple[str, ...] = ()
@@ -79,6 +85,10 @@ class SessionSpec:
     dockerfile: str | None = None  # a devcontainer's Dockerfile text, built as the base
     # Workspace paths mounted over themselves (git metadata, sandbox config).
     guard_mounts: tuple[GuardMount, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.allowed_domains, Allowlist):
+            object.__setattr__(self, "allowed_domains", Allowlist.parse(self.allowed_domains))
 
 
 class Backend(Protocol):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from paude.backends.base import Backend, Credentials, SessionSpec
 from paude.config import LoadedConfig, load_config
-from paude.domains import ANTHROPIC_API_DOMAIN, DEFAULT_DOMAINS, host_of_url
+from paude.domains import ANTHROPIC_API_DOMAIN, DEFAULT_DOMAINS, Allowlist, host_of_base_url
 from paude.errors import ConfigError
 from paude.naming import derive_session_name, validate_session_name
 
@@ -25,7 +25,10 @@ PASSTHROUGH_ENV = (
     "CLOUD_ML_REGION",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_VERTEX_BASE_URL",
 )
+# Model endpoints the agent is pointed at: their hosts join the allowlist.
+BASE_URL_ENV = ("ANTHROPIC_BASE_URL", "ANTHROPIC_VERTEX_BASE_URL")
 
 
 @dataclass
@@ -76,15 +79,26 @@ def session_name(name: str | None, workspace: Path) -> str:
     return validate_session_name(name) if name else derive_session_name(workspace)
 
 
-def session_allowlist(loaded: LoadedConfig, env: Mapping[str, str]) -> tuple[str, ...]:
-    """Return the session's allowlist: defaults, API hosts in use, config and flags."""
+def session_allowlist(loaded: LoadedConfig, env: Mapping[str, str]) -> Allowlist:
+    """Return the session's allowlist, parsed once: defaults, API hosts in use, config, flags.
+
+    Raises:
+        ConfigError: an environment value (a model endpoint URL) or an entry is not valid.
+    """
     domains = list(DEFAULT_DOMAINS)
     if env.get("ANTHROPIC_API_KEY"):
         domains.append(ANTHROPIC_API_DOMAIN)
-    base_url_host = host_of_url(env.get("ANTHROPIC_BASE_URL", ""))
-    if base_url_host:
-        domains.append(base_url_host)
-    return tuple(domains) + loaded.config.allowed_domains
+    for variable in BASE_URL_ENV:
+        if env.get(variable):
+            try:
+                domains.append(host_of_base_url(variable, env[variable]))
+            except ValueError as err:
+                raise ConfigError(str(err), hint=f"Point {variable} at an address the sandbox "
+                                  f"can reach, or unset it.") from err
+    try:
+        return Allowlist.parse([*domains, *loaded.config.allowed_domains])
+    except ValueError as err:  # config entries are checked on load; this is a safety net
+        raise ConfigError(str(err), hint="Fix allowed_domains or --allow-domain.") from err
 
 
 def _existing(path: Path) -> Path | None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from paude.config.models import BackendConfig, Resources
-from paude.domains import normalize_domains
+from paude.domains import Allowlist
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
 from paude.squid import PROXY_PORT
 
@@ -87,15 +86,17 @@ def cluster_settings(
     )
 
 
-def proxy_id(domains: tuple[str, ...]) -> str:
-    """Return a short, stable id of an allowlist: sessions with equal lists share a proxy."""
-    text = "\n".join(sorted(normalize_domains(domains)))
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+def proxy_id(allowlist: Allowlist) -> str:
+    """Return a short, stable id of an allowlist: sessions with equal lists share a proxy.
+
+    The hash is taken once, when the allowlist is parsed.
+    """
+    return allowlist.digest[:10]
 
 
-def proxy_name(domains: tuple[str, ...]) -> str:
+def proxy_name(allowlist: Allowlist) -> str:
     """Return the name of the Deployment, Service and ConfigMap of an allowlist's proxy."""
-    return f"paude-proxy-{proxy_id(domains)}"
+    return f"paude-proxy-{proxy_id(allowlist)}"
 
 
 def proxy_url(address: str) -> str:

@@ -24,7 +24,7 @@ from paude.backends.openshift.objects import (
     proxy_id,
     selector_labels,
 )
-from paude.domains import is_ip_literal, is_ip_range, normalize_domains
+from paude.domains import Allowlist, is_ip_literal, is_ip_range
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY
 from paude.squid import PROXY_PORT
 
@@ -35,7 +35,7 @@ ADMIN_POLICY_AGENT = "paude-agent-isolation"
 ADMIN_POLICY_PROXY = "paude-proxy-isolation"
 
 
-def build_agent_policy(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+def build_agent_policy(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
     """Return the policy of the agent pods of one allowlist.
 
     It selects them for both directions and allows no ingress at all, and
@@ -80,7 +80,7 @@ def build_open_agent_policy(session: str, settings: ClusterSettings) -> dict[str
     }
 
 
-def build_proxy_policy(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+def build_proxy_policy(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
     """Return the policy letting only the allowlist's agent pods reach its proxy on 3128/TCP."""
     pid = proxy_id(domains)
     return {
@@ -102,10 +102,10 @@ def build_proxy_policy(domains: tuple[str, ...], settings: ClusterSettings) -> d
     }
 
 
-def _firewall_rules(domains: tuple[str, ...]) -> list[dict[str, Any]]:
+def _firewall_rules(domains: Allowlist) -> list[dict[str, Any]]:
     """Allow each entry (an address or range by CIDR, a name by DNS), then deny IPv4 and IPv6."""
     rules: list[dict[str, Any]] = []
-    for entry in normalize_domains(domains):
+    for entry in domains:
         if is_ip_literal(entry):
             suffix = "/128" if ":" in entry else "/32"
             rules.append({"type": "Allow", "to": {"cidrSelector": entry + suffix}})
@@ -120,7 +120,7 @@ def _firewall_rules(domains: tuple[str, ...]) -> list[dict[str, Any]]:
     return rules
 
 
-def build_egress_firewall(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+def build_egress_firewall(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
     """Return the OVN-Kubernetes EgressFirewall (defence in depth, whole namespace).
 
     OVN-Kubernetes allows one EgressFirewall per namespace, named ``default``;

@@ -21,6 +21,7 @@ from paude.backends.openshift.objects import (
     restricted_pod_fields,
     selector_labels,
 )
+from paude.domains import Allowlist
 from paude.squid import PROXY_PORT, render_squid_conf
 
 # The proxy image runs `squid -N -f /etc/squid/paude/squid.conf` (Containerfile.proxy).
@@ -39,7 +40,7 @@ _PROXY_RESOURCES = {
 }
 
 
-def build_proxy_configmap(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+def build_proxy_configmap(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
     """Return the ConfigMap holding the same squid.conf the Podman backend uses."""
     pid = proxy_id(domains)
     return {
@@ -50,7 +51,7 @@ def build_proxy_configmap(domains: tuple[str, ...], settings: ClusterSettings) -
     }
 
 
-def _proxy_container(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+def _proxy_container(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
     probe = {"tcpSocket": {"port": PROXY_PORT}, "periodSeconds": 10}
     mounts = [{"name": "conf", "mountPath": SQUID_CONF_DIR, "readOnly": True}]
     mounts += [{"name": name, "mountPath": path} for name, path in _WRITABLE_DIRS.items()]
@@ -67,7 +68,7 @@ def _proxy_container(domains: tuple[str, ...], settings: ClusterSettings) -> dic
     }
 
 
-def build_proxy_deployment(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+def build_proxy_deployment(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
     """Return the proxy Deployment (1 replica), restarted when its squid.conf changes."""
     pid = proxy_id(domains)
     conf_hash = hashlib.sha256(render_squid_conf(domains).encode()).hexdigest()[:16]
@@ -97,7 +98,7 @@ def build_proxy_deployment(domains: tuple[str, ...], settings: ClusterSettings) 
     }
 
 
-def build_proxy_service(domains: tuple[str, ...], settings: ClusterSettings) -> dict[str, Any]:
+def build_proxy_service(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
     """Return the ClusterIP Service on port 3128 in front of the proxy pods.
 
     ``targetPort`` equals the container port because NetworkPolicies match the

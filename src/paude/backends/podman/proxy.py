@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from paude.domains import normalize_domains
+from paude.domains import Allowlist
 from paude.errors import PaudeError, SessionNotFoundError
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
 from paude.runner import TIMEOUT_EXEC, TIMEOUT_INSPECT, Runner
@@ -240,10 +240,10 @@ def apply_allow(runner: Runner, proxy: Proxy, domains: Sequence[str]) -> tuple[s
             hint="Run: paude --allow-domain DOMAIN  (restarts the proxy)",
         )
     current = proxy.conf_path.read_text(encoding="utf-8")
-    entries = normalize_domains([*parse_squid_conf_entries(current), *domains])
-    text = render_squid_conf(entries, clients=parse_squid_conf_clients(current))
+    allowlist = Allowlist.parse([*parse_squid_conf_entries(current), *domains])
+    text = render_squid_conf(allowlist, clients=parse_squid_conf_clients(current))
     with proxy.conf_path.open("r+", encoding="utf-8") as handle:
         handle.truncate(0)
         handle.write(text)
     runner.run(build_reload_argv(proxy.name), timeout=TIMEOUT_INSPECT)
-    return entries
+    return allowlist.entries
