@@ -28,8 +28,10 @@ import ipaddress
 from collections.abc import Sequence
 
 from paude.domains import Allowlist
+from paude.facts import PROXY_PORT
 
-PROXY_PORT = 3128
+__all__ = ["PROXY_PORT", "render_squid_conf"]
+
 ACCESS_LOG = "/var/log/squid/access.log"
 CACHE_LOG = "/var/log/squid/cache.log"
 # Fields: epoch.millis client squid-code/http-status method url

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from paude.backends.base import SessionSpec
 from paude.config.models import PaudeConfig
-from paude.container.files import DEFAULT_BASE_IMAGE
 from paude.container.image import ImageSpec
+from paude.facts import DEFAULT_BASE_IMAGE
 
 
 def agent_image_spec(config: PaudeConfig, spec: SessionSpec) -> ImageSpec:

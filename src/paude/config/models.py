@@ -8,20 +8,24 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from paude.domains import validate_domain
+from paude.facts import (
+    AGENT_VERSION,
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_CLAUDE_CODE_VERSION,
+    PACKAGE_EXAMPLES,
+    is_debian_package,
+)
 
-DEFAULT_BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
-DEFAULT_CLAUDE_CODE_VERSION = "2.1.332"
+__all__ = ["DEFAULT_BASE_IMAGE", "DEFAULT_CLAUDE_CODE_VERSION"]  # re-exported from facts
 BACKENDS = ("podman", "openshift")
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 _DURATION = re.compile(r"^[0-9]+(s|m|h|d)$")
-_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
 
 
 def _package(name: str) -> str:
-    if not _PACKAGE.match(name):
-        raise ValueError(f"'{name}' is not a Debian package name")
+    if not is_debian_package(name):
+        raise ValueError(f"'{name}' is not a Debian package name (e.g. {PACKAGE_EXAMPLES})")
     return name
 
 
@@ -95,8 +99,9 @@ class ImageConfig(_Model):
     @field_validator("claude_code_version")
     @classmethod
     def _version(cls, value: str) -> str:
-        if not _VERSION.match(value):
-            raise ValueError(f"'{value}' is not a version (e.g. '2.1.332' or 'latest')")
+        if not AGENT_VERSION.fullmatch(value):
+            example = DEFAULT_CLAUDE_CODE_VERSION
+            raise ValueError(f"'{value}' is not a version (e.g. '{example}' or 'latest')")
         return value
 
 

@@ -1,7 +1,14 @@
 """paude's container images: the shipped files and the image builders."""
 
-from paude.container.files import (
-    AGENT_HOME,
+from paude.container.files import AGENT_HOME, ImageKind, render_containerfile
+from paude.container.image import (
+    ImageSpec,
+    build_context,
+    build_image_argv,
+    build_image_tag,
+    ensure_image,
+)
+from paude.facts import (
     AGENT_UID,
     DEFAULT_BASE_IMAGE,
     DEFAULT_CLAUDE_CODE_VERSION,
@@ -11,15 +18,6 @@ from paude.container.files import (
     SEED_DIR,
     SQUID_CONF_PATH,
     TMUX_CONF_PATH,
-    ImageKind,
-    render_containerfile,
-)
-from paude.container.image import (
-    ImageSpec,
-    build_context,
-    build_image_argv,
-    build_image_tag,
-    ensure_image,
 )
 
 __all__ = [

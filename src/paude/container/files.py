@@ -14,19 +14,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from paude.facts import (
+    AGENT_UID,
+    CONTAINER_HOME,
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_CLAUDE_CODE_VERSION,
+    DEFAULT_WORKSPACE,
+    ENTRYPOINT_PATH,
+    PROXY_PORT,
+    SEED_DIR,
+    SQUID_CONF_DIR,
+    SQUID_CONF_PATH,
+    TMUX_CONF_PATH,
+)
+
 ImageKind = Literal["agent", "proxy"]
-
-DEFAULT_BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
-DEFAULT_CLAUDE_CODE_VERSION = "2.1.332"
-
-ENTRYPOINT_PATH = "/usr/local/bin/paude-entrypoint"
-TMUX_CONF_PATH = "/etc/paude/tmux.conf"
-SEED_DIR = "/run/paude/seed"
-AGENT_HOME = "/home/paude"
-AGENT_UID = 1000
-DEFAULT_WORKSPACE = "/workspace"
-SQUID_CONF_PATH = "/etc/squid/paude/squid.conf"
-PROXY_PORT = 3128
+AGENT_HOME = CONTAINER_HOME
 
 # Name of the extra CA bundle inside the build context, and where it lands.
 CA_CONTEXT_NAME = "paude-extra-ca.crt"
@@ -193,7 +196,7 @@ def _proxy_lines(base_image: str) -> list[str]:
         f"FROM {base_image}",
         "ENV DEBIAN_FRONTEND=noninteractive",
         _apt_install(PROXY_APT_PACKAGES),
-        f"RUN mkdir -p {dirs} /etc/squid/paude \\\n"
+        f"RUN mkdir -p {dirs} {SQUID_CONF_DIR} \\\n"
         f"    && chown -R proxy:0 {dirs} && chmod -R g=u {dirs}",
         f"EXPOSE {PROXY_PORT}",
         # A numeric non-root user, so runAsNonRoot admits it as written.

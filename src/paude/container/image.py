@@ -17,28 +17,30 @@ from pathlib import Path
 
 from paude.container.files import (
     CA_CONTEXT_NAME,
-    DEFAULT_BASE_IMAGE,
-    DEFAULT_CLAUDE_CODE_VERSION,
     ImageKind,
     read_data,
     render_containerfile,
     shipped_files,
 )
 from paude.errors import ConfigError, ImageBuildError
+from paude.facts import (
+    AGENT_VERSION,
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_CLAUDE_CODE_VERSION,
+    PACKAGE_EXAMPLES,
+    is_debian_package,
+)
+from paude.naming import LABEL_MANAGED_BY, MANAGED_BY
 from paude.paths import build_log_path
 from paude.runner import TIMEOUT_BUILD, TIMEOUT_INSPECT, Runner
 
 CONTAINERFILE = "Containerfile"
 USER_BASE_CONTAINERFILE = "Containerfile.user-base"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by=paude"
+MANAGED_BY_LABEL = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 BUILD_LOG_TAIL_LINES = 30
 # What podman says when the FROM image is neither local nor pullable.
 _PULL_FAILURES = ("initializing source", "pinging container registry", "manifest unknown")
 
-# Debian package names (Policy 5.6.1), optionally pinned as name=version.
-_PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[0-9][A-Za-z0-9.+~:-]*)?")
-# An npm version or dist-tag: no spaces, slashes or shell syntax.
-_NPM_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 # An image reference: registry/name[:tag][@digest].
 _IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 
@@ -65,13 +67,13 @@ class ImageSpec:
         """Reject values that could not be rendered safely into a Containerfile."""
         if self.kind not in ("agent", "proxy"):
             raise ConfigError(f"unknown image kind {self.kind!r}: expected 'agent' or 'proxy'")
-        bad = [p for p in self.packages if not _PACKAGE_RE.fullmatch(p)]
+        bad = [p for p in self.packages if not is_debian_package(p)]
         if bad:
             raise ConfigError(
                 f"invalid Debian package name(s): {', '.join(map(repr, bad))}",
-                hint="Use Debian package names such as 'python3' or 'jq=1.6-2.1'.",
+                hint=f"Use Debian package names such as {PACKAGE_EXAMPLES}.",
             )
-        if not _NPM_VERSION_RE.fullmatch(self.claude_code_version):
+        if not AGENT_VERSION.fullmatch(self.claude_code_version):
             raise ConfigError(f"invalid agent version {self.claude_code_version!r}")
         if not _IMAGE_RE.fullmatch(self.base_image):
             raise ConfigError(f"invalid base image reference {self.base_image!r}")

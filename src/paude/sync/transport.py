@@ -13,9 +13,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from paude.facts import DEFAULT_WORKSPACE
 from paude.sync.paths import DEFAULT_EXCLUDED_DIRS, PAUDE_DIR
 
-REMOTE_ROOT = "/workspace"
+REMOTE_ROOT = DEFAULT_WORKSPACE  # the agent image's workspace
 
 # One long-lived exec serves every step, so a step costs a round trip, not
 # an exec. Requests: "CMD N\n" then N payload bytes (GNU head -c reads exactly

@@ -47,7 +47,7 @@ from paude.backends.openshift.staleness import stale_credentials
 from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
 from paude.errors import ImagePullError, PaudeError, SessionNotFoundError, SyncOffError
-from paude.naming import LABEL_SESSION, validate_session_name
+from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY, validate_session_name
 from paude.plan import Manifest, Plan
 from paude.runner import TIMEOUT_CREATE, Runner
 from paude.sync import SyncSpec
@@ -240,7 +240,7 @@ class OpenShiftBackend:
         found = self._api.list_objects("apps/v1", "StatefulSet", selector)
         proxies = {o["metadata"].get("labels", {}).get(LABEL_PROXY) for o in found} - {None}
         deleted = self._delete_labelled(
-            {"app.kubernetes.io/managed-by": "paude", LABEL_SESSION: name}
+            {LABEL_MANAGED_BY: MANAGED_BY, LABEL_SESSION: name}
         )
         for proxy in proxies:
             self._drop_proxy_if_unused(str(proxy))
@@ -349,7 +349,7 @@ class OpenShiftBackend:
         )
         if users:
             return
-        selector = {"app.kubernetes.io/managed-by": "paude", LABEL_PROXY: proxy}
+        selector = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_PROXY: proxy}
         for api_version, kind in _PROXY_KINDS:
             for obj in self._api.list_objects(api_version, kind, selector):
                 self._api.delete(api_version, kind, obj["metadata"]["name"])

@@ -10,7 +10,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Sequence
 
-from paude.backends.openshift.objects import AGENT_CONTAINER, TMUX_SESSION
+from paude.backends.openshift.objects import AGENT_CONTAINER
+from paude.facts import TMUX_SESSION
 
 
 def pick_kube_cli(which: Callable[[str], str | None] = shutil.which) -> str:

@@ -22,8 +22,6 @@ from paude.backends.base import SessionSpec
 from paude.backends.openshift.objects import (
     AGENT_CONTAINER,
     CLAUDE_SECRET,
-    CLAUDE_SEED_DIR,
-    CREDENTIALS_ROOT,
     GCLOUD_KEY,
     GCLOUD_SECRET,
     GITCONFIG_CONFIGMAP,
@@ -31,8 +29,6 @@ from paude.backends.openshift.objects import (
     PROXY_ADDRESS_PENDING,
     ROLE_AGENT,
     ROLE_STORAGE,
-    TMUX_SESSION,
-    WORKSPACE_PATH,
     ClusterSettings,
     agent_name,
     container_resources,
@@ -56,6 +52,7 @@ from paude.backends.openshift.proxy import (
     build_proxy_deployment,
     build_proxy_service,
 )
+from paude.facts import CLAUDE_SEED_DIR, CREDENTIALS_ROOT, DEFAULT_WORKSPACE, TMUX_SESSION
 from paude.naming import LABEL_NETWORK, LABEL_WORKSPACE
 from paude.plan import Manifest, Plan
 
@@ -100,7 +97,7 @@ def secret_env_keys(spec: SessionSpec) -> list[str]:
 
 
 def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
-    env = {"PAUDE_WORKSPACE": WORKSPACE_PATH, "PAUDE_SESSION": spec.name}
+    env = {"PAUDE_WORKSPACE": DEFAULT_WORKSPACE, "PAUDE_SESSION": spec.name}
     env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
     env["GIT_CONFIG_GLOBAL"] = f"{CREDENTIALS_ROOT}/git/{GITCONFIG_KEY}"
     if not spec.allow_network:
@@ -142,12 +139,12 @@ def _agent_container(spec: SessionSpec, settings: ClusterSettings) -> dict[str, 
         "imagePullPolicy": "IfNotPresent",
         "args": [*([YOLO_FLAG] if spec.yolo else []), *spec.claude_args],
         "env": _agent_env(spec, settings),
-        "workingDir": WORKSPACE_PATH,
+        "workingDir": DEFAULT_WORKSPACE,
         "resources": container_resources(settings.resources),
         "securityContext": restricted_container_context(),
         "readinessProbe": probe,
         "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 3},
-        "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE_PATH}, *cred_mounts],
+        "volumeMounts": [{"name": "workspace", "mountPath": DEFAULT_WORKSPACE}, *cred_mounts],
     }
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from paude.config.models import BackendConfig, Resources
 from paude.domains import Allowlist
+from paude.facts import PROXY_PORT
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
-from paude.squid import PROXY_PORT
 
 # Which proxy (one per distinct allowlist) an agent uses; also on the proxy's pods.
 LABEL_PROXY = "paude.io/proxy"
@@ -19,11 +19,6 @@ ROLE_STORAGE = "workspace"
 ROLE_CREDENTIALS = "credentials"
 
 AGENT_CONTAINER = "agent"
-TMUX_SESSION = "paude"
-WORKSPACE_PATH = "/workspace"
-CREDENTIALS_ROOT = "/run/paude"
-# The agent image seeds $HOME/.claude from here (see container/data/paude-entrypoint).
-CLAUDE_SEED_DIR = "/run/paude/seed/claude"
 
 # Created by ``paude setup``; sessions only reference them (``optional: true``).
 GCLOUD_SECRET = "paude-gcloud-adc"

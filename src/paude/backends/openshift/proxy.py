@@ -22,11 +22,11 @@ from paude.backends.openshift.objects import (
     selector_labels,
 )
 from paude.domains import Allowlist
-from paude.squid import PROXY_PORT, render_squid_conf
+from paude.facts import PROXY_PORT, SQUID_CONF_DIR, SQUID_CONF_NAME
+from paude.squid import render_squid_conf
 
-# The proxy image runs `squid -N -f /etc/squid/paude/squid.conf` (Containerfile.proxy).
-SQUID_CONF_DIR = "/etc/squid/paude"
-SQUID_CONF_KEY = "squid.conf"
+# The proxy image runs `squid -N -f SQUID_CONF_PATH`: the ConfigMap's key is mounted there.
+SQUID_CONF_KEY = SQUID_CONF_NAME
 # squid writes its logs, spool and runtime files here; the root filesystem is read-only.
 _WRITABLE_DIRS = {
     "logs": "/var/log/squid",

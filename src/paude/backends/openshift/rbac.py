@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from paude.naming import LABEL_MANAGED_BY, MANAGED_BY
+
 ROLE_NAME = "paude-user"
 
 # Server-side apply needs "patch" and, for a new object, "create"; waits need
@@ -67,7 +69,7 @@ def build_role(namespace: str) -> dict[str, Any]:
         "metadata": {
             "name": ROLE_NAME,
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "paude"},
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY},
         },
         "rules": [dict(rule) for rule in _RULES],
     }
@@ -85,7 +87,7 @@ def build_role_binding(namespace: str, *, subject: dict[str, str]) -> dict[str, 
         "metadata": {
             "name": ROLE_NAME,
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "paude"},
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY},
         },
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
         "subjects": [dict(subject)],

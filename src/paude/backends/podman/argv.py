@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from paude.backends.podman.names import PODMAN, Names, build_attach_argv
+from paude.facts import (
+    CLAUDE_JSON_SEED,
+    CLAUDE_SEED_DIR,
+    CONTAINER_HOME,
+    PROXY_PORT,
+    SQUID_CONF_PATH,
+)
 from paude.naming import (
     LABEL_BACKEND,
     LABEL_MANAGED_BY,
@@ -21,13 +28,8 @@ from paude.naming import (
     LABEL_WORKSPACE,
     MANAGED_BY,
 )
-from paude.squid import PROXY_PORT
 
 PROXY_HOST = "paude-proxy"
-CONTAINER_HOME = "/home/paude"
-SQUID_CONF_IN_CONTAINER = "/etc/squid/paude/squid.conf"
-SEED_DIR = "/run/paude/seed"
-AGENT_UID = 1000
 
 __all__ = ["Names", "build_attach_argv"]  # re-exported: they live in names.py
 
@@ -127,7 +129,7 @@ def build_proxy_run_argv(
         "--network", names.egress_network,
         "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",
-        "-v", f"{squid_conf_path}:{SQUID_CONF_IN_CONTAINER}:ro,Z",
+        "-v", f"{squid_conf_path}:{SQUID_CONF_PATH}:ro,Z",
         image,
     ]
 
@@ -193,9 +195,9 @@ def build_credential_mounts(
     if gitconfig:
         mounts.append((gitconfig, str(home / ".gitconfig")))
     if claude_dir:
-        mounts.append((claude_dir, f"{SEED_DIR}/claude"))
+        mounts.append((claude_dir, CLAUDE_SEED_DIR))
     if claude_json:
-        mounts.append((claude_json, f"{SEED_DIR}/claude.json"))
+        mounts.append((claude_json, CLAUDE_JSON_SEED))
     return tuple(mounts)
 
 

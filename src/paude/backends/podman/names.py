@@ -3,8 +3,9 @@ the quick reattach path uses this module)."""
 
 from __future__ import annotations
 
+from paude.facts import TMUX_SESSION
+
 PODMAN = "podman"
-TMUX_SESSION = "paude"
 
 
 class Names:

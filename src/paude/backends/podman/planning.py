@@ -7,6 +7,7 @@ from pathlib import Path
 from paude.backends.base import SessionSpec
 from paude.backends.podman import argv as pa
 from paude.container.image import ImageSpec, build_context, build_image_argv, build_image_tag
+from paude.facts import AGENT_UID
 from paude.plan import Argv, File, Plan, Step
 from paude.squid import render_squid_conf
 
@@ -76,7 +77,7 @@ def user_args(euid: int, workspace_owner: int) -> list[str]:
     so it can write its own files and nothing that root's capabilities allow.
     """
     if euid != 0:
-        return [f"--userns=keep-id:uid={pa.AGENT_UID},gid={pa.AGENT_UID}"]
+        return [f"--userns=keep-id:uid={AGENT_UID},gid={AGENT_UID}"]
     return [f"--user={workspace_owner}:0"]
 
 

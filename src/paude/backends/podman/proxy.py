@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 from paude.domains import Allowlist
 from paude.errors import PaudeError, SessionNotFoundError
+from paude.facts import SQUID_CONF_PATH
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
 from paude.runner import TIMEOUT_EXEC, TIMEOUT_INSPECT, Runner
 from paude.squid import ACCESS_LOG, render_squid_conf
 
-SQUID_CONF_IN_CONTAINER = "/etc/squid/paude/squid.conf"
 _ENTRY_ACLS = ("allowed_domains", "allowed_ip_literals", "allowed_ranges")
 
 
@@ -183,7 +183,7 @@ def parse_proxy(ps_json: str, inspect_json: str | None) -> Proxy | None:
     running = str(found[0].get("State", "")).lower() == "running"
     conf = None
     for mount in (json.loads(inspect_json)[0].get("Mounts") or []) if inspect_json else []:
-        if mount.get("Destination") == SQUID_CONF_IN_CONTAINER:
+        if mount.get("Destination") == SQUID_CONF_PATH:
             conf = Path(str(mount.get("Source")))
     return Proxy(name, running, conf)
 
