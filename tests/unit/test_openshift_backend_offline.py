@@ -53,7 +53,7 @@ class FakeKube:
             if k == kind and selector.items() <= o["metadata"].get("labels", {}).items()
         ]
 
-    def has_kind(self, api_version: str, kind: str) -> bool:
+    def has_kind(self, api_version: str, kind: str | None = None) -> bool:
         return False
 
     def delete(self, api_version: str, kind: str, name: str) -> None:

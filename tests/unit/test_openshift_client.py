@@ -81,6 +81,24 @@ def test_missing_api_group_means_no_egress_firewall(
     assert client.get("v1", "Secret", "nope") is None
 
 
+def test_discovery_tells_whether_an_api_group_is_served(
+    make_client: Callable[[Handler], KubeClient],
+) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(f"{request.method} {request.url.path} {request.headers['authorization']}")
+        if request.url.path == "/apis/security.openshift.io/v1":
+            return httpx2.Response(200, json={"kind": "APIResourceList", "resources": []})
+        return httpx2.Response(404, text="404 page not found")
+
+    client = make_client(handler)
+    assert client.has_kind("security.openshift.io/v1") is True
+    assert client.has_kind("k8s.ovn.org/v1") is False
+    assert seen == ["GET /apis/security.openshift.io/v1 Bearer t0k3n",
+                    "GET /apis/k8s.ovn.org/v1 Bearer t0k3n"]  # fmt: skip
+
+
 def test_unreachable_cluster_is_named(make_client: Callable[[Handler], KubeClient]) -> None:
     def refuse(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError("connection refused", request=request)

@@ -21,14 +21,18 @@ from paude.backends.openshift.manifests import (
     secret_env_keys,
     with_proxy_address,
 )
-from paude.backends.openshift.objects import ClusterSettings, sibling_proxy_image
+from paude.backends.openshift.objects import (
+    ClusterSettings,
+    cluster_settings,
+    sibling_proxy_image,
+)
 from paude.backends.openshift.policies import (
     build_admin_agent_policy,
     build_agent_policy,
     build_egress_firewall,
     build_proxy_policy,
 )
-from paude.config.models import Amounts, Resources
+from paude.config.models import Amounts, BackendConfig, Resources
 from paude.domains import Allowlist
 from paude.plan import Manifest
 
@@ -61,9 +65,13 @@ def pod_spec() -> dict[str, Any]:
 
 def test_pod_security_context_is_restricted_without_fixed_uid() -> None:
     pod = pod_spec()
+    # The workspace volume's root becomes the agent's group's (a fresh
+    # volume is root's, 0755): the kubelet applies fsGroup when it mounts it.
     assert pod["securityContext"] == {
         "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
+        "fsGroup": 1000,
+        "fsGroupChangePolicy": "OnRootMismatch",
     }
     assert pod["automountServiceAccountToken"] is False
     assert pod["enableServiceLinks"] is False
@@ -71,7 +79,17 @@ def test_pod_security_context_is_restricted_without_fixed_uid() -> None:
     assert ctx["allowPrivilegeEscalation"] is False
     assert ctx["capabilities"] == {"drop": ["ALL"]}
     assert "runAsUser" not in ctx and "runAsUser" not in pod["securityContext"]
-    assert "fsGroup" not in pod["securityContext"]
+
+
+def test_openshift_pod_leaves_fs_group_to_the_scc() -> None:
+    # restricted-v2 refuses an fsGroup outside the namespace's range and sets
+    # one from it when none is given.
+    settings = cluster_settings(BackendConfig(type="openshift"), "team-a", scc=True)
+    statefulset = build_agent_statefulset(spec(), settings)
+    context = statefulset["spec"]["template"]["spec"]["securityContext"]
+    assert "fsGroup" not in context and context["fsGroupChangePolicy"] == "OnRootMismatch"
+    off = cluster_settings(BackendConfig(type="openshift"), "team-a", scc=False)
+    assert off.fs_group == 1000
 
 
 def test_every_paude_pod_is_restricted() -> None:
@@ -87,6 +105,9 @@ def test_agent_container_env_resources_and_workspace() -> None:
     container = pod_spec()["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["PAUDE_WORKSPACE"] == "/workspace"
+    # git takes the root-owned volume root as safe (command-scope config).
+    assert [env[f"GIT_CONFIG_{k}"] for k in ("COUNT", "KEY_0", "VALUE_0")] == [
+        "1", "safe.directory", "/workspace"]
     # No name: the plan shows where the Service's ClusterIP goes.
     assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://PROXY-CLUSTER-IP:3128"
     assert container["resources"] == {

@@ -34,6 +34,7 @@ from paude.backends.openshift.objects import (
     ROLE_AGENT,
     ROLE_PROXY,
     ROLE_STORAGE,
+    SCC_API,
     ClusterSettings,
     agent_name,
     agent_pod_name,
@@ -107,9 +108,9 @@ class OpenShiftBackend:
             self._client = KubeClient(context=backend.context, namespace=backend.namespace)
         return self._client
 
-    def _settings(self, *, egress_firewall: bool = False) -> ClusterSettings:
+    def _settings(self, *, egress_firewall: bool = False, scc: bool = False) -> ClusterSettings:
         return cluster_settings(
-            self.config.backend, self._api.namespace, egress_firewall=egress_firewall
+            self.config.backend, self._api.namespace, egress_firewall=egress_firewall, scc=scc
         )
 
     def plan_session(self, spec: SessionSpec) -> Plan:
@@ -123,7 +124,7 @@ class OpenShiftBackend:
     def _plan(self, spec: SessionSpec, *, push: bool) -> Plan:
         validate_session_name(spec.name)
         firewall = not spec.allow_network and self._api.has_kind("k8s.ovn.org/v1", "EgressFirewall")
-        settings = self._settings(egress_firewall=firewall)
+        settings = self._settings(egress_firewall=firewall, scc=self._api.has_kind(SCC_API))
         return build_session_plan(spec, apply_images(settings, self._images(spec, push=push)))
 
     def _images(self, spec: SessionSpec, *, push: bool) -> SessionImages | None:

@@ -186,8 +186,21 @@ class KubeClient:
             )
         return [obj.to_dict() for obj in found]
 
-    def has_kind(self, api_version: str, kind: str) -> bool:
-        """Return whether the cluster serves ``kind`` (e.g. a CRD such as EgressFirewall)."""
+    def has_kind(self, api_version: str, kind: str | None = None) -> bool:
+        """Return whether the cluster serves ``kind`` (e.g. a CRD such as EgressFirewall).
+
+        With no ``kind``: whether it serves the API group version at all (e.g.
+        ``security.openshift.io/v1``), from discovery, which every user may
+        read; listing a kind cannot tell, as RBAC answers before the API exists.
+        """
+        if kind is None:
+            http = self._client._client._client  # lightkube's httpx Client (base URL, auth)
+            with self._errors("get", api_version):
+                response = http.get(f"/apis/{api_version}")
+                if response.status_code == 404:
+                    return False
+                response.raise_for_status()
+            return True
         try:
             with self._errors("list", kind):
                 next(iter(self._client.list(_resource(api_version, kind), chunk_size=1)), None)

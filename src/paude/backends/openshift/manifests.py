@@ -100,6 +100,12 @@ def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, A
     env = {"PAUDE_WORKSPACE": DEFAULT_WORKSPACE, "PAUDE_SESSION": spec.name}
     env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
     env["GIT_CONFIG_GLOBAL"] = f"{CREDENTIALS_ROOT}/git/{GITCONFIG_KEY}"
+    # The workspace volume's root is root's (the agent has its group: fsGroup),
+    # and git refuses a repository there ("dubious ownership") unless its path
+    # is safe.directory. These variables are git's command scope, protected
+    # configuration, the only kind it takes safe.directory from.
+    env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
+            "GIT_CONFIG_VALUE_0": DEFAULT_WORKSPACE}
     if not spec.allow_network:
         url = proxy_url(PROXY_ADDRESS_PENDING)
         for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
@@ -148,6 +154,22 @@ def _agent_container(spec: SessionSpec, settings: ClusterSettings) -> dict[str, 
     }
 
 
+def _agent_pod_fields(settings: ClusterSettings) -> dict[str, Any]:
+    """The restricted pod fields, and the workspace volume's group.
+
+    A new volume's root belongs to root with mode 0755 on most storage (a
+    fresh filesystem): the kubelet gives it to ``fsGroup`` (group-writable,
+    setgid) when it mounts it. ``OnRootMismatch`` skips the recursive change
+    when the root already matches (a large workspace on a restart). Without
+    ``fs_group`` (OpenShift) the SCC sets the fsGroup from the namespace's range.
+    """
+    fields = restricted_pod_fields(settings.pull_secret)
+    context = {**fields["securityContext"], "fsGroupChangePolicy": "OnRootMismatch"}
+    if settings.fs_group is not None:
+        context["fsGroup"] = settings.fs_group
+    return {**fields, "securityContext": context}
+
+
 def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
     """Return the session's StatefulSet: one agent pod running tmux session ``paude``."""
     pod_labels = _agent_labels(spec)
@@ -170,7 +192,7 @@ def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dic
             "template": {
                 "metadata": {"labels": pod_labels},
                 "spec": {
-                    **restricted_pod_fields(settings.pull_secret),
+                    **_agent_pod_fields(settings),
                     "terminationGracePeriodSeconds": 10,
                     "containers": [_agent_container(spec, settings)],
                     "volumes": [workspace, *cred_volumes],

@@ -7,7 +7,7 @@ from typing import Any
 
 from paude.config.models import BackendConfig, Resources
 from paude.domains import Allowlist
-from paude.facts import PROXY_PORT
+from paude.facts import AGENT_UID, PROXY_PORT
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
 
 # Which proxy (one per distinct allowlist) an agent uses; also on the proxy's pods.
@@ -37,6 +37,13 @@ DEFAULT_STORAGE = "10Gi"
 # does: a plan made before shows this in its place, and the backend puts the
 # real one in (manifests.with_proxy_address) before the agent is applied.
 PROXY_ADDRESS_PENDING = "PROXY-CLUSTER-IP"
+# The group that owns the workspace volume off OpenShift (the pod's fsGroup):
+# a fresh volume's root is root's and 0755, and the agent runs as AGENT_UID.
+WORKSPACE_FS_GROUP = AGENT_UID
+# The API group of SecurityContextConstraints: where it is served, the SCC
+# (restricted-v2) picks the fsGroup from the namespace's range itself and
+# refuses any other.
+SCC_API = "security.openshift.io/v1"
 
 __all__ = ["PROXY_PORT"]
 
@@ -53,6 +60,8 @@ class ClusterSettings:
     storage_class: str | None = None
     egress_firewall: bool = False
     pull_secret: str | None = None  # an image pull Secret both pods reference
+    # The agent pod's fsGroup; None on OpenShift, whose SCC assigns one.
+    fs_group: int | None = WORKSPACE_FS_GROUP
 
 
 def sibling_proxy_image(image: str) -> str:
@@ -68,9 +77,16 @@ def sibling_proxy_image(image: str) -> str:
 
 
 def cluster_settings(
-    config: BackendConfig, namespace: str, *, egress_firewall: bool = False
+    config: BackendConfig,
+    namespace: str,
+    *,
+    egress_firewall: bool = False,
+    scc: bool = False,
 ) -> ClusterSettings:
-    """Return the builders' settings from the ``backend`` section of paude.json."""
+    """Return the builders' settings from the ``backend`` section of paude.json.
+
+    ``scc``: the cluster has OpenShift's SecurityContextConstraints (no fsGroup of ours).
+    """
     return ClusterSettings(
         namespace=namespace,
         image=config.image or DEFAULT_IMAGE,
@@ -78,6 +94,7 @@ def cluster_settings(
         resources=config.resources,
         egress_firewall=egress_firewall,
         pull_secret=config.pull_secret,
+        fs_group=None if scc else WORKSPACE_FS_GROUP,
     )
 
 
