@@ -91,7 +91,7 @@ node_ready() {
         -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
 }
 
-DAEMONS=(containerd registry kubelet kube-proxy kube-router coredns)
+DAEMONS=(containerd registry volumes kubelet kube-proxy kube-router coredns)
 
 is_running() {
     local d
@@ -212,6 +212,12 @@ spec:
 EOF
 }
 
+# The directories of the cluster's local PersistentVolumes (up.sh renders
+# kwok's pvc-provision stage to make them local volumes under $NODE/volumes).
+start_volumes() {
+    start volumes "$HERE/realnode/volumes.sh" "$KUBECTL" "$KUBECONFIG" "$NODE/volumes"
+}
+
 start_kubelet() {
     mkdir -p "$NODE/kubelet" "$NODE/pki"
     : >"$NODE/resolv.conf"
@@ -299,6 +305,7 @@ up() {
     REGISTRY_PASSWORD="$(openssl rand -hex 16)"
     start_containerd
     start_registry
+    start_volumes
     start_kubelet
     start_kube_proxy
     start_kube_router
@@ -374,7 +381,7 @@ down_node() {
             sleep 0.2
         done
     fi
-    for d in coredns kube-router kube-proxy kubelet registry; do stop "$d"; done
+    for d in coredns kube-router kube-proxy kubelet volumes registry; do stop "$d"; done
     if alive containerd; then
         for d in $(ctr -n k8s.io tasks ls -q 2>/dev/null); do
             ctr -n k8s.io tasks kill -s KILL "$d" >/dev/null 2>&1 || true

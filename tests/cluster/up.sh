@@ -77,11 +77,31 @@ render_config() {
         node/fast/node-initialize.yaml \
         node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
         pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml \
-        volume/fast/pv-bind.yaml volume/fast/pv-delete.yaml \
-        volume/fast/pvc-provision.yaml volume/fast/pvc-delete.yaml; do
+        volume/fast/pv-bind.yaml volume/fast/pv-delete.yaml volume/fast/pvc-delete.yaml; do
         printf -- '---\n'
         cat "$stage/$f"
     done
+    printf -- '---\n'
+    local_volume_stage "$stage/volume/fast/pvc-provision.yaml"
+}
+
+# kwok's pvc-provision stage, its PVs made local volumes (a directory per PV
+# under the real node's $STATE/node/volumes, made by realnode/volumes.sh)
+# instead of hostPath ones: the kubelet applies a pod's fsGroup to a local
+# volume (never to hostPath), as to the fresh filesystem a real provisioner
+# gives. Every node has kubernetes.io/hostname, so kwok's pods still
+# schedule.
+local_volume_stage() {
+    local out
+    out="$(sed -e 's|^\( *\)hostPath:$|\1local:|' \
+        -e "s|/tmp/kwok-local-path-provisioner/|$STATE/node/volumes/|" \
+        -e 's|^\( *\)  type: DirectoryOrCreate$|\1nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: Exists}]}]}}|' \
+        "$1")"
+    if grep -q 'hostPath\|DirectoryOrCreate' <<<"$out" || ! grep -q 'nodeAffinity' <<<"$out"; then
+        log "kwok's pvc-provision stage changed: $1 (cannot make its PVs local)"
+        exit 1
+    fi
+    printf '%s\n' "$out"
 }
 
 # A key and a certificate signed by the cluster CA: sign_cert NAME SUBJECT [SAN].
