@@ -115,13 +115,14 @@ def exec_(ctx: typer.Context, session: SessionArg = None, backend: BackendOpt = 
 
 
 def _register_more() -> None:
-    from paude.cli import manifests, setup, trust
+    from paude.cli import doctor, manifests, setup, trust
     from paude.cli import sync as sync_cli
 
     setup.register(app)
     sync_cli.register(app)
     manifests.register(app)
     trust.register(app)
+    doctor.register(app)
 
 
 _register_more()
