@@ -36,6 +36,19 @@ def test_exec_passes_stdout_stderr_and_exit_code(paude_cli: PaudeCLI) -> None:
     assert (proc.returncode, proc.stdout, proc.stderr.strip()) == (7, "out\n", "err")
 
 
+def test_exec_in_a_stopped_or_missing_session_is_one_error_line(paude_cli: PaudeCLI) -> None:
+    # The quick path hands podman's own refusal to the full CLI, which explains it.
+    name = paude_cli.start()
+    paude_cli.podman("stop", "-t", "0", f"paude-{name}-agent")
+    stopped = paude_cli.run("exec", "--", "true", check=False)
+    assert stopped.returncode == 1, stopped
+    assert stopped.stderr.splitlines()[0] == f"Error: session {name} is stopped", stopped.stderr
+    missing = paude_cli.run("exec", "nosuch-1", "--", "true", check=False)
+    assert missing.returncode == 1, missing
+    assert missing.stderr.splitlines()[0] == "Error: no session named 'nosuch-1'", missing.stderr
+    assert "podman" not in stopped.stderr + missing.stderr
+
+
 def test_attach_detach_and_reattach_to_the_same_session(
     paude_cli: PaudeCLI, terminal: Terminal
 ) -> None:

@@ -111,12 +111,6 @@ def test_egress_network_is_routed_without_dns() -> None:
     assert argv[-1] == "paude-s-egress" and flag_values(argv, "--subnet") == ["10.91.1.0/24"]
 
 
-def test_networks_are_found_by_label() -> None:
-    argv = pa.build_network_list_argv("s")
-    assert flag_values(argv, "--filter") == ["label=app.kubernetes.io/managed-by=paude",
-                                             "label=paude.io/session=s"]
-
-
 def test_agent_addresses_never_take_the_proxys() -> None:
     argv = pa.build_network_create_argv(pa.Names("s"), subnet="10.90.1.0/24")
     assert flag_values(argv, "--ip-range") == ["10.90.1.128/25"]

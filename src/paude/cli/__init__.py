@@ -34,12 +34,16 @@ def _configure_logging(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    # A real command line tries the quick reattach first; shell completion
+    # A real command line tries the quick reattach, exec or stop first; shell completion
     # (which runs a bare ``paude`` with _PAUDE_COMPLETE set) never does.
     if argv is None and "_PAUDE_COMPLETE" not in os.environ:
-        from paude.cli.fastpath import try_reattach
+        from paude.cli.fastpath import try_quick
 
-        code = try_reattach(args)
+        try:
+            code = try_quick(args)
+        except KeyboardInterrupt:
+            sys.stderr.write("Interrupted\n")
+            sys.exit(EXIT_INTERRUPTED)
         if code is not None:
             sys.exit(code)
     import typer

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from paude.backends.podman.names import PODMAN, Names, build_attach_argv
+from paude.backends.podman.names import PODMAN, Names, build_attach_argv, build_exec_argv
 from paude.facts import (
     CLAUDE_JSON_SEED,
     CLAUDE_SEED_DIR,
@@ -31,7 +31,7 @@ from paude.naming import (
 
 PROXY_HOST = "paude-proxy"
 
-__all__ = ["Names", "build_attach_argv"]  # re-exported: they live in names.py
+__all__ = ["Names", "build_attach_argv", "build_exec_argv"]  # re-exported from names.py
 
 
 @dataclass(frozen=True)
@@ -201,21 +201,8 @@ def build_credential_mounts(
     return tuple(mounts)
 
 
-def build_exec_argv(names: Names, argv: list[str], *, workdir: str, tty: bool) -> list[str]:
-    """Return argv running ``argv`` in the agent, non-interactively unless ``tty``."""
-    flags = ["-it"] if tty else ["-i"]
-    return [PODMAN, "exec", *flags, "-w", workdir, names.agent, *argv]
-
-
 def build_list_argv() -> list[str]:
     """Return argv listing every paude container as JSON."""
     return [PODMAN, "ps", "-a", "--format", "json",
             "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
             "--filter", f"label={LABEL_BACKEND}=podman"]
-
-
-def build_network_list_argv(session: str) -> list[str]:
-    """Return argv listing the names of ``session``'s networks, found by label."""
-    return [PODMAN, "network", "ls", "--format", "{{.Name}}",
-            "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
-            "--filter", f"label={LABEL_SESSION}={session}"]

@@ -21,6 +21,7 @@ from paude.backends.podman.network import (
 from paude.backends.podman.parse import Container, group_sessions, parse_ps_json
 from paude.backends.podman.planning import build_agent_run, build_session_plan, user_args
 from paude.backends.podman.proxy import build_reload_argv, parse_squid_conf_clients
+from paude.backends.podman.removal import run_remove_session
 from paude.backends.podman.state import squid_conf_path
 from paude.config.models import PaudeConfig
 from paude.container.image import ImageSpec, ensure_image
@@ -156,24 +157,7 @@ class PodmanBackend:
 
     def stop_session(self, name: str) -> None:
         """Remove the session's containers and networks (the workspace stays on the host)."""
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            listing = pool.submit(self._containers, name)
-            found = pool.submit(self.runner.run, pa.build_network_list_argv(name),
-                                timeout=TIMEOUT_INSPECT)
-            containers, networks = listing.result(), found.result().stdout.split()
-        if not containers and not networks:
-            raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
-        if networks:
-            # Removing the networks with -f removes their containers too, and
-            # releases their addresses: a plain `podman rm` + `network rm`
-            # leaves the proxy's static address allocated in podman 4.3's
-            # IPAM, and the next start of the same session fails on it.
-            self.runner.run(["podman", "network", "rm", "-f", "-t", "0", *networks],
-                            timeout=TIMEOUT_CREATE)
-        if containers:
-            self.runner.run(["podman", "rm", "-f", "-t", "0", "--ignore",
-                             *(c.name for c in containers)], timeout=TIMEOUT_CREATE)
-        squid_conf_path(name).unlink(missing_ok=True)
+        run_remove_session(self.runner, name)
 
     def sync_workspace(self, name: str, direction: str = "both") -> None:
         """Do nothing: a podman session bind-mounts the workspace, always in sync."""

@@ -1,5 +1,5 @@
-"""Podman object names of a session, and the attach command (no heavy imports:
-the quick reattach path uses this module)."""
+"""Podman object names of a session, and the attach and exec commands (no heavy
+imports: the quick reattach and exec use this module)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,16 @@ class Names:
 def build_attach_argv(names: Names) -> list[str]:
     """Return argv attaching the terminal to the session's tmux."""
     return [PODMAN, "exec", "-it", names.agent, "tmux", "attach", "-t", TMUX_SESSION]
+
+
+def build_exec_argv(
+    names: Names, argv: list[str], *, tty: bool, workdir: str | None = None
+) -> list[str]:
+    """Return argv running ``argv`` in the agent, non-interactively unless ``tty``.
+
+    Without ``workdir`` it runs in the container's working directory, the
+    workspace (``podman run -w``).
+    """
+    flags = ["-it"] if tty else ["-i"]
+    where = ["-w", workdir] if workdir else []
+    return [PODMAN, "exec", *flags, *where, names.agent, *argv]
