@@ -11,8 +11,8 @@ Measures, side by side in one run, median of --runs:
   * `devcontainer up --docker-path podman` (npm @devcontainers/cli) on the
     agent image (installed into ~/.cache/paude-bench on first use);
   * reattach: `paude attach` until the session's screen shows, in a pty,
-    against a raw `podman exec -it AGENT tmux attach` to the same session;
-  * `paude exec -- true` against `podman exec AGENT true`.
+    against a raw `podman exec -it AGENT tmux attach` to the same session.
+`paude exec` and `paude stop` are timed by bench/exec_stop.py.
 Only containers and networks on this machine are involved.
 """
 
@@ -158,11 +158,6 @@ def main() -> None:
         results["raw podman exec -it tmux attach"] = statistics.median(
             attach_until_screen(["podman", "exec", "-it", f"paude-{name}-agent", "tmux",
                                  "attach", "-t", "paude"]) for _ in range(runs))
-        results["paude exec -- true"] = statistics.median(
-            timed(lambda: run([*PAUDE, "exec", name, "--", "true"])) for _ in range(runs))
-        results["raw podman exec AGENT true"] = statistics.median(
-            timed(lambda: run(["podman", "exec", f"paude-{name}-agent", "true"]))
-            for _ in range(runs))
     finally:
         subprocess.run([*PAUDE, "stop", name], capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
