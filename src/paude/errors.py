@@ -92,3 +92,15 @@ class CommandFailedError(PaudeError):
 
 class SyncOffError(ConfigError):
     """The workspace sync is switched off (``sync.enabled`` is false)."""
+
+
+class StorageFullError(PaudeError):
+    """The disk holding podman's storage (images, containers) has no space left."""
+
+
+class NameTakenError(PaudeError):
+    """A container or network name paude needs belongs to something that is not paude's."""
+
+
+class ImageMissingError(PaudeError):
+    """A session's image was removed while the session exists."""

@@ -171,11 +171,12 @@ class PaudeCLI:
     def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run podman as the same user (so rootless sees its own containers)."""
         argv = ["podman", *args]
+        env = {**os.environ, **self.extra_env}  # e.g. the paude's CONTAINERS_STORAGE_CONF
         if self.mode == "rootless":
             argv = ["runuser", "-u", ROOTLESS_USER, "--", "env", "-i",
                     *(f"{k}={v}" for k, v in self.env().items()), *argv]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                              check=False, cwd="/")
+                              check=False, cwd="/", env=env)
         if check and proc.returncode != 0:
             raise AssertionError(f"podman {' '.join(args)} failed:\n{proc.stderr}")
         return proc

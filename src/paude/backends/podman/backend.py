@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -11,12 +12,14 @@ from typing import TypeVar
 
 from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
 from paude.backends.podman import argv as pa
+from paude.backends.podman.classify import ClassifyingRunner
 from paude.backends.podman.images import agent_image_spec, proxy_image_spec
 from paude.backends.podman.network import (
     EGRESS_POOL,
     candidate_subnets,
     ensure_egress_network,
     ensure_network,
+    require_ours,
 )
 from paude.backends.podman.parse import Container, group_sessions, parse_ps_json
 from paude.backends.podman.planning import build_agent_run, build_session_plan, user_args
@@ -25,7 +28,7 @@ from paude.backends.podman.removal import run_remove_session
 from paude.backends.podman.state import squid_conf_path
 from paude.config.models import PaudeConfig
 from paude.container.image import ImageSpec, ensure_image
-from paude.errors import PaudeError, SessionNotFoundError
+from paude.errors import CommandFailedError, PaudeError, SessionNotFoundError
 from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION
 from paude.plan import Plan
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
@@ -49,7 +52,7 @@ class PodmanBackend:
 
     def __init__(self, config: PaudeConfig, *, runner: Runner, reporter: Reporter) -> None:
         self.config = config
-        self.runner = runner
+        self.runner: Runner = ClassifyingRunner(runner)
         self.reporter = reporter
 
     def _containers(self, session: str | None = None) -> list[Container]:
@@ -153,6 +156,11 @@ class PodmanBackend:
         if session.status is SessionStatus.STOPPED:
             raise PaudeError(f"session {name} is stopped",
                              hint="Run paude in its workspace to start it again.")
+        if session.status is SessionStatus.ERROR:
+            # e.g. `podman rmi -f` of its image, which removes the container too
+            raise PaudeError(f"session {name} has no agent container (removed outside paude)",
+                             hint="Run paude in its workspace to recreate it, "
+                                  f"or: paude stop {name}")
         return session
 
     def stop_session(self, name: str) -> None:
@@ -209,7 +217,7 @@ class _SessionStarter:
             argv = pa.build_proxy_run_argv(
                 self.names, image=self.tags[1], proxy_ip=proxy_ip,
                 squid_conf_path=str(squid_conf_path(self.spec.name)), created_at=_now())
-            self.runner.run(argv, timeout=TIMEOUT_CREATE)
+            self._run_or_adopt(argv, self.names.proxy)
         elif not proxy.running:
             self.runner.run(["podman", "start", self.names.proxy], timeout=TIMEOUT_CREATE)
 
@@ -222,10 +230,29 @@ class _SessionStarter:
                 self.spec, image=self.tags[0], proxy_ip=proxy_ip,
                 user_args=tuple(user_args(os.geteuid(), self.spec.workspace.stat().st_uid)),
                 created_at=_now())
-            self.runner.run(pa.build_agent_run_argv(run), timeout=TIMEOUT_CREATE,
-                            env=dict(self.spec.env))
+            self._run_or_adopt(pa.build_agent_run_argv(run), self.names.agent,
+                               env=dict(self.spec.env))
         elif not agent.running:
             self.runner.run(["podman", "start", self.names.agent], timeout=TIMEOUT_CREATE)
+
+    def _run_or_adopt(self, argv: list[str], container: str,
+                      env: dict[str, str] | None = None) -> None:
+        """``podman run`` ``container``, or start the one that appeared meanwhile.
+
+        The session lock keeps paude commands apart, but a ``podman run`` of a
+        paude killed with ``kill -9`` goes on by itself and can create the
+        container after this start listed none.
+        """
+        try:
+            self.runner.run(argv, timeout=TIMEOUT_CREATE, env=env)
+        except CommandFailedError as err:
+            if "already in use" not in err.stderr:
+                raise
+            found = self.runner.run(["podman", "inspect", "--format", "{{json .Config.Labels}}",
+                                     container], timeout=TIMEOUT_INSPECT)
+            require_ours(json.loads(found.stdout or "null"), self.spec.name,
+                         what=f"container {container}")
+            self.runner.run(["podman", "start", container], timeout=TIMEOUT_CREATE)
 
 
 def _now() -> str:

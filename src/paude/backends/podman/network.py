@@ -23,7 +23,8 @@ import json
 from collections.abc import Callable
 
 from paude.backends.podman import argv as pa
-from paude.errors import CommandFailedError, PaudeError
+from paude.errors import CommandFailedError, NameTakenError, PaudeError
+from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
 
 SUBNET_POOL = ipaddress.ip_network("10.90.0.0/16")
@@ -74,7 +75,7 @@ def _ensure(
             runner.run(build(subnet), timeout=TIMEOUT_CREATE)
         except CommandFailedError as err:
             if "already exists" in err.stderr:
-                return _existing_subnet(runner, network)
+                return _existing_subnet(runner, session, network)
             if "already used" in err.stderr:
                 continue
             raise
@@ -85,6 +86,26 @@ def _ensure(
     )
 
 
-def _existing_subnet(runner: Runner, network: str) -> str:
+def _existing_subnet(runner: Runner, session: str, network: str) -> str:
     found = runner.run(["podman", "network", "inspect", network], timeout=TIMEOUT_INSPECT)
-    return str(json.loads(found.stdout)[0]["subnets"][0]["subnet"])
+    info = json.loads(found.stdout)[0]
+    # Never join a network someone else made under our name: it could route anywhere.
+    require_ours(info.get("labels"), session, what=f"network {network}")
+    return str(info["subnets"][0]["subnet"])
+
+
+def require_ours(labels: object, session: str, *, what: str) -> None:
+    """Refuse an object named like one of ``session``'s that paude did not make for it.
+
+    Raises:
+        NameTakenError: its labels do not say paude made it for ``session``.
+    """
+    found = labels if isinstance(labels, dict) else {}
+    if found.get(LABEL_MANAGED_BY) == MANAGED_BY and found.get(LABEL_SESSION) == session:
+        return
+    name = what.split()[-1]
+    kind = "network" if what.startswith("network") else ""
+    remove = f"podman {kind + ' ' if kind else ''}rm {name}"
+    raise NameTakenError(
+        f"a podman {what} already exists and is not paude's session {session}",
+        hint=f"Remove it ({remove}) or choose another session name: paude --name OTHER")

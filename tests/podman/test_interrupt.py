@@ -1,0 +1,194 @@
+"""Concurrent and interrupted commands converge, rootful and rootless.
+
+Two starts of one session at once, ``kill -9`` of paude at points of a start
+followed by ``paude`` again, and ``paude stop`` during a start. Each test
+ends by listing what exists by the session's label (containers, networks,
+volumes) and by its name prefix (nothing unlabelled either). Points of a
+start are reached with a gate in front of the real podman (gate.py), not by
+racing the start with a poll.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fakenet import random_name
+from gate import Gate
+from session_state import NOTHING, assert_healthy, assert_stops_clean, what_exists
+
+from conftest import PaudeCLI
+
+
+@dataclass
+class Running:
+    """A paude command started in the background; its output goes to files."""
+
+    proc: subprocess.Popen[str]
+    out: Path
+    err: Path
+
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace")
+
+    def finish(self, *, timeout: float = 600) -> tuple[int, str]:
+        self.proc.wait(timeout=timeout)
+        return self.proc.returncode, self.out.read_text(errors="replace") + self.stderr()
+
+
+def spawn(cli: PaudeCLI, *args: str, gate: Gate | None = None) -> Running:
+    """Start ``paude ARGS`` without waiting, optionally held by ``gate``."""
+    tag = random_name("out")
+    out, err = cli.root / f"{tag}.stdout", cli.root / f"{tag}.stderr"
+    env = dict(cli.extra_env)
+    if gate is not None:
+        cli.extra_env.update(gate.env(os.environ["PATH"]))
+    try:
+        argv, full_env = cli.argv(*args), cli.env()
+    finally:
+        cli.extra_env = env
+    with out.open("w") as o, err.open("w") as e:
+        proc = subprocess.Popen(argv, cwd=cli.workspace, env=full_env, stdin=subprocess.DEVNULL,
+                                stdout=o, stderr=e, text=True, start_new_session=True)
+    return Running(proc, out, err)
+
+
+def wait_for(what: str, probe: Callable[[], bool], *, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def gone(pid: int) -> bool:
+    """Answer whether ``pid`` has ended (a zombie counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+@pytest.fixture
+def cli(paude_cli: PaudeCLI) -> Iterator[PaudeCLI]:
+    """paude_cli, and no gate left holding a podman call when the test ends."""
+    try:
+        yield paude_cli
+    finally:
+        for pids in paude_cli.root.glob("gate-*/hit/pids"):
+            for pid in map(int, pids.read_text().split()):
+                if not gone(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def test_two_detached_starts_at_once_end_with_one_session(cli: PaudeCLI) -> None:
+    name = random_name("twice")
+    cli.started.append(name)
+    first, second = (spawn(cli, "--detach", "--name", name) for _ in range(2))
+    results = [first.finish(), second.finish()]
+    assert [code for code, _ in results] == [0, 0], results
+    started = [out for _, out in results if f"Started session {name}" in out]
+    assert len(started) == 1, results  # the other found the session the first made
+    assert_healthy(cli, name)
+    assert_stops_clean(cli, name)
+
+
+def test_a_second_start_waits_for_the_first_then_finds_its_session(cli: PaudeCLI) -> None:
+    name = random_name("waits")
+    cli.started.append(name)
+    gate = Gate.make(cli.root, match=f"--name paude-{name}-proxy", when="after")
+    first = spawn(cli, "--detach", "--name", name, gate=gate)
+    gate.wait(alive=first.proc)
+    second = spawn(cli, "--detach", "--name", name)
+    wait_for("the second start to wait",
+             lambda: "Waiting for another paude command" in second.stderr())
+    gate.release()
+    assert first.finish()[0] == 0
+    code, out = second.finish()
+    assert code == 0, out
+    assert f"Started session {name}" not in out
+    assert_healthy(cli, name)
+    assert_stops_clean(cli, name)
+
+
+# Where paude is killed, and whether the podman call it was waiting on dies
+# with it ("group": the terminal closed, Ctrl+\ of the whole job) or goes on
+# by itself ("orphan": only paude's own pid got the signal).
+KILL_POINTS = {
+    "a network made": ("network create", "after", "group"),
+    "proxy created, agent maybe not": ("--name paude-{name}-proxy", "after", "group"),
+    "agent run still to come": ("--name paude-{name}-agent", "before", "group"),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_9_during_a_start_then_paude_again_gives_one_healthy_session(
+    cli: PaudeCLI, point: str
+) -> None:
+    name = random_name("killed")
+    cli.started.append(name)
+    match, when, _ = KILL_POINTS[point]
+    gate = Gate.make(cli.root, match=match.format(name=name), when=when)
+    start = spawn(cli, "--detach", "--name", name, gate=gate)
+    paude_pid, gate_pid = gate.wait(alive=start.proc)
+    made = what_exists(cli, name)
+    assert made["networks"], made  # the start was under way
+    os.killpg(start.proc.pid, signal.SIGKILL)
+    for pid in (paude_pid, gate_pid):
+        os.kill(pid, signal.SIGKILL) if not gone(pid) else None
+    start.proc.wait(timeout=60)
+    wait_for("the killed paude and its podman call to end",
+             lambda: gone(paude_pid) and gone(gate_pid), seconds=60)
+    cli.run("--detach", "--name", name)
+    assert_healthy(cli, name)
+    assert_stops_clean(cli, name)
+
+
+def test_kill_9_of_paude_alone_while_its_podman_run_goes_on(cli: PaudeCLI) -> None:
+    """paude dies, its ``podman run`` of the agent carries on and lands while
+    the next ``paude`` is about to create the same container: the next one
+    finds it instead of failing on "the container name is already in use"."""
+    name = random_name("orphan")
+    cli.started.append(name)
+    agent_run = f"--name paude-{name}-agent"
+    orphan_gate = Gate.make(cli.root, match=agent_run)
+    start = spawn(cli, "--detach", "--name", name, gate=orphan_gate)
+    paude_pid, orphan_pid = orphan_gate.wait(alive=start.proc)
+    os.kill(paude_pid, signal.SIGKILL)  # paude only: its podman call lives on
+    wait_for("the killed paude to end", lambda: gone(paude_pid), seconds=60)
+    again_gate = Gate.make(cli.root, match=agent_run)
+    again = spawn(cli, "--detach", "--name", name, gate=again_gate)
+    again_gate.wait(alive=again.proc)  # it listed no agent and is about to create one
+    orphan_gate.release()
+    wait_for("the orphaned podman run to finish", lambda: gone(orphan_pid), seconds=120)
+    assert f"paude-{name}-agent running" in what_exists(cli, name)["containers"]
+    again_gate.release()  # its podman run now meets the orphan's container
+    code, out = again.finish()
+    assert code == 0, out
+    assert "Traceback" not in out
+    assert_healthy(cli, name)
+    assert_stops_clean(cli, name)
+
+
+def test_stop_during_a_start_ends_with_no_session(cli: PaudeCLI) -> None:
+    name = random_name("stopped")
+    cli.started.append(name)
+    gate = Gate.make(cli.root, match=f"--name paude-{name}-proxy", when="after")
+    start = spawn(cli, "--detach", "--name", name, gate=gate)
+    gate.wait(alive=start.proc)
+    assert what_exists(cli, name)["networks"]
+    stop = spawn(cli, "stop", name)
+    wait_for("the stop to wait for the start",
+             lambda: "Waiting for another paude command" in stop.stderr())
+    gate.release()
+    assert start.finish()[0] == 0
+    code, out = stop.finish()
+    assert code == 0 and f"Stopped session {name}" in out, out
+    assert what_exists(cli, name) == NOTHING
