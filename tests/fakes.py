@@ -39,6 +39,15 @@ class RecordingRunner:
             raise CommandFailedError(argv, result.returncode, result.stderr)
         return result
 
+    def follow(self, argv: Sequence[str], *, timeout: float, on_line: Callable[[str], None],
+               env: Mapping[str, str] | None = None) -> Result:
+        self.envs.append(env)
+        result = self._answer(argv)
+        merged = result.stdout + result.stderr
+        for line in merged.splitlines():
+            on_line(line)
+        return Result(result.argv, result.returncode, merged, "")
+
     def stream(self, argv: Sequence[str], *, timeout: float | None,
                env: Mapping[str, str] | None = None) -> int:
         return self._answer(argv).returncode

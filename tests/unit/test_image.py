@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,13 @@ class FakeRunner:
         if argv[:2] == ["podman", "build"]:
             self.contexts.append(_read_dir(argv[-1]))
         return Result(tuple(argv), self.returncodes.pop(0), self.output, "")
+
+    def follow(self, argv: Sequence[str], *, timeout: float, on_line: Callable[[str], None],
+               env: Any = None) -> Result:
+        result = self.run(argv, timeout=timeout, check=False)
+        for line in result.stdout.splitlines():
+            on_line(line)
+        return result
 
     def stream(self, argv: Sequence[str], *, timeout: float | None, env: Any = None) -> int:
         raise AssertionError("not used")
@@ -209,7 +216,7 @@ def test_ensure_image_failure_shows_log_tail_and_hint(_state_home: Path) -> None
     # The whole log is kept in a file the message names.
     path = _state_home / "paude" / "logs" / f"build-paude-agent-{build_image_tag(AGENT)[-12:]}.log"
     assert f"Full log: {path}" in info.value.message
-    assert path.read_text() == log
+    assert path.read_text() == log + "\n"  # written line by line as the build runs
 
 
 def test_ensure_image_missing_base_hint() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -152,6 +152,14 @@ class Reporter(Protocol):
         """Print a warning once."""
         ...
 
+    def follow(self, what: str, *, done: str) -> AbstractContextManager[Callable[[str], None]]:
+        """Show a build's or push's live line while the block feeds it output lines.
+
+        ``what`` names the work ("Building the agent image X"); ``done`` is the
+        summary's start on success ("Built the agent image X").
+        """
+        ...
+
     def info(self, message: str) -> None:
         """Print a line of progress."""
         ...
@@ -172,6 +180,13 @@ class NullReporter:
     def warn(self, message: str) -> None:
         """Record ``message``."""
         self.messages.append(f"warning: {message}")
+
+    @contextmanager
+    def follow(self, what: str, *, done: str) -> Iterator[Callable[[str], None]]:
+        """Record ``what``, then ``done`` once the block succeeds (the lines are dropped)."""
+        self.messages.append(what)
+        yield lambda line: None
+        self.messages.append(done)
 
     def info(self, message: str) -> None:
         """Record ``message``."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from paude.errors import PaudeError
 
@@ -55,6 +56,45 @@ class RichReporter:
             yield
             return
         with self.console.status(message):
+            yield
+
+    @contextmanager
+    def follow(self, what: str, *, done: str) -> Iterator[Callable[[str], None]]:
+        """Show ``what``'s live line (step N/M, what it does, time) while output is fed.
+
+        In a terminal the line redraws in place and gives way to the summary;
+        at ``-v`` every output line is shown instead; otherwise ``what`` is
+        printed once, then the summary.
+        """
+        from paude.progress import StepProgress
+
+        progress = StepProgress(what, time.monotonic())
+        if self.verbosity > 0 or not self._animate():
+            if self.verbosity >= 0:
+                self.console.print(f"{what}...", markup=False, highlight=False)
+            yield self._echo(progress) if self.verbosity > 0 else progress.feed
+        else:
+            with self._live(progress):
+                yield progress.feed
+        self.info(progress.summary(time.monotonic(), done=done))
+
+    def _echo(self, progress: Any) -> Callable[[str], None]:
+        def feed(line: str) -> None:
+            progress.feed(line)
+            sys.stderr.write(line + "\n")
+
+        return feed
+
+    @contextmanager
+    def _live(self, progress: Any) -> Iterator[None]:
+        from rich.live import Live
+        from rich.text import Text
+
+        def line() -> Text:
+            return Text(progress.render(time.monotonic()), no_wrap=True, overflow="ellipsis")
+
+        with Live(get_renderable=line, console=self.console, refresh_per_second=4,
+                  transient=True):
             yield
 
     def warn(self, message: str) -> None:

@@ -11,9 +11,11 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
 from paude.container.files import (
     CA_CONTEXT_NAME,
@@ -43,6 +45,14 @@ _PULL_FAILURES = ("initializing source", "pinging container registry", "manifest
 
 # An image reference: registry/name[:tag][@digest].
 _IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+
+
+class BuildDisplay(Protocol):
+    """Where a build's output lines go while it runs (a backend's reporter fits)."""
+
+    def follow(self, what: str, *, done: str) -> AbstractContextManager[Callable[[str], None]]:
+        """Show ``what`` live while the block feeds lines; ``done`` starts the summary."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -165,10 +175,13 @@ def ensure_image(
     *,
     rebuild: bool = False,
     on_build: Callable[[str], None] | None = None,
+    display: BuildDisplay | None = None,
 ) -> str:
     """Return the tag of ``spec``'s image, building it first when it is missing.
 
-    ``on_build`` is called with the tag just before a build starts.
+    ``on_build`` is called with the tag just before a build starts (a
+    preflight may raise there); ``display`` shows the build's progress. The
+    whole output goes to the build's log file as it comes.
 
     Raises:
         ImageBuildError: the build failed; the message ends with its log.
@@ -183,31 +196,42 @@ def ensure_image(
         write_context(build_context(spec), context_dir)
         base_argv = build_user_base_argv(spec, context_dir)
         if base_argv is not None:
-            _run_build(runner, base_argv, what="the devcontainer Dockerfile")
-        _run_build(runner, build_image_argv(spec, context_dir, tag), what=f"image {tag}")
+            _run_build(runner, base_argv, what="the devcontainer Dockerfile", display=display)
+        _run_build(runner, build_image_argv(spec, context_dir, tag),
+                   what=f"the {spec.kind} image {tag}", display=display)
     return tag
 
 
-def _run_build(runner: Runner, argv: list[str], *, what: str) -> None:
-    result = runner.run(argv, timeout=TIMEOUT_BUILD, check=False)
-    output = result.stdout + result.stderr
-    log_path = _keep_log(argv[argv.index("-t") + 1], output)
-    if result.returncode == 0:
-        return
-    tail = "\n".join(output.strip().splitlines()[-BUILD_LOG_TAIL_LINES:])
-    raise ImageBuildError(
-        f"building {what} failed (exit code {result.returncode}):\n{tail}"
-        f"\nFull log: {log_path}",
-        hint=_build_hint(tail),
-    )
+@contextmanager
+def _quiet(what: str, *, done: str) -> Iterator[Callable[[str], None]]:
+    yield lambda line: None
 
 
-def _keep_log(tag: str, output: str) -> Path:
-    """Write a build's whole output to its log file (replacing the last one); return it."""
-    path = build_log_path(tag)
+def _run_build(runner: Runner, argv: list[str], *, what: str,
+               display: BuildDisplay | None) -> None:
+    log_path = build_log_path(argv[argv.index("-t") + 1])
+    follow = display.follow if display is not None else _quiet
+    with _open_log(log_path) as log, follow(f"Building {what}", done=f"Built {what}") as feed:
+        def on_line(line: str) -> None:
+            log.write(line + "\n")
+            feed(line)
+
+        result = runner.follow(argv, timeout=TIMEOUT_BUILD, on_line=on_line)
+        if result.returncode != 0:  # raised inside: no "Built ..." summary
+            tail = "\n".join(result.stdout.strip().splitlines()[-BUILD_LOG_TAIL_LINES:])
+            raise ImageBuildError(
+                f"building {what} failed (exit code {result.returncode}):\n{tail}"
+                f"\nFull log: {log_path}",
+                hint=_build_hint(tail),
+            )
+
+
+@contextmanager
+def _open_log(path: Path) -> Iterator[IO[str]]:
+    """Open a build's log file (replacing the last one), line-buffered so a hung build has one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(output)
-    return path
+    with path.open("w", encoding="utf-8", buffering=1) as handle:
+        yield handle
 
 
 def _build_hint(log_tail: str) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,6 +38,10 @@ class Progress(Protocol):
 
     def info(self, message: str) -> None:
         """Print a line of progress."""
+        ...
+
+    def follow(self, what: str, *, done: str) -> AbstractContextManager[Callable[[str], None]]:
+        """Show a build's or push's live line while the block feeds it output lines."""
         ...
 
 
@@ -76,7 +81,8 @@ def check_image(
 
 
 def push_image(
-    runner: Runner, target: RegistryTarget, local_tag: str, authfile: str | None
+    runner: Runner, target: RegistryTarget, local_tag: str, authfile: str | None,
+    *, on_line: Callable[[str], None] = lambda line: None,
 ) -> PublishedImage:
     """Push ``local_tag`` (already built) and return it pinned by the pushed digest.
 
@@ -87,12 +93,12 @@ def push_image(
     with tempfile.TemporaryDirectory(prefix="paude-push-") as work:
         digestfile = os.path.join(work, "digest")
         argv = build_push_argv(target, local_tag, ref, authfile=authfile, digestfile=digestfile)
-        result = runner.run(argv, timeout=TIMEOUT_BUILD, check=False)
+        result = runner.follow(argv, timeout=TIMEOUT_BUILD, on_line=on_line)
         if result.returncode != 0:
-            raise classify_failure(result.stderr, target=target, action="push")
+            raise classify_failure(result.stdout, target=target, action="push")
         with open(digestfile, encoding="ascii") as handle:
             digest = handle.read().strip()
-    layers = parse_push_layers(result.stdout + result.stderr)
+    layers = parse_push_layers(result.stdout)
     return PublishedImage(local_tag, ref, build_pull_ref(target, local_tag, digest), True, layers)
 
 
@@ -120,13 +126,9 @@ def publish_images(
             if pinned is not None:
                 out.append(PublishedImage(tag, build_push_ref(target, tag), pinned, False))
                 continue
-
-            def building(tag: str) -> None:
-                reporter.info(f"Building image {tag}")
-
-            ensure_image(runner, spec, rebuild=rebuild, on_build=building)
-            reporter.info(f"Pushing {tag} to {target.push_prefix}")
-            image = push_image(runner, target, tag, authfile)
-            reporter.info(f"Pushed {image.pull_ref} ({image.layers} layers)")
+            ensure_image(runner, spec, rebuild=rebuild, display=reporter)
+            with reporter.follow(f"Pushing {tag} to {target.push_prefix}",
+                                 done=f"Pushed {tag} to {target.push_prefix}") as feed:
+                image = push_image(runner, target, tag, authfile, on_line=feed)
             out.append(image)
     return out

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +54,20 @@ class Runner(Protocol):
         check: bool = True,
     ) -> Result:
         """Run to completion, capturing output."""
+        ...
+
+    def follow(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        on_line: Callable[[str], None],
+        env: Mapping[str, str] | None = None,
+    ) -> Result:
+        """Run to completion, handing each line of stdout and stderr (merged) to ``on_line``.
+
+        The merged output is the result's ``stdout``; it never raises for an exit code.
+        """
         ...
 
     def stream(
@@ -115,6 +130,38 @@ class SystemRunner:
         if check and proc.returncode != 0:
             raise CommandFailedError(argv, proc.returncode, proc.stderr)
         return result
+
+    def follow(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        on_line: Callable[[str], None],
+        env: Mapping[str, str] | None = None,
+    ) -> Result:
+        """Run ``argv``, calling ``on_line`` with each output line as it comes (builds, pushes)."""
+        exe = _resolve(argv)
+        _debug("follow: %s", redact_argv(argv))
+        start = time.monotonic()
+        lines: list[str] = []
+        with subprocess.Popen([exe, *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, text=True, errors="replace",
+                              env=_merged_env(env)) as proc:
+            timer = threading.Timer(timeout, proc.kill)  # a hung build is killed, not waited on
+            timer.start()
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    lines.append(line)
+                    on_line(line.rstrip("\n"))
+                proc.wait()
+            finally:
+                timer.cancel()
+        seconds = time.monotonic() - start
+        if proc.returncode < 0 and seconds >= timeout:
+            raise OperationTimeoutError(
+                f"'{redact_argv(argv)}' did not finish within {timeout:.0f}s")
+        return Result(tuple(argv), proc.returncode, "".join(lines), "", seconds)
 
     def stream(
         self, argv: Sequence[str], *, timeout: float | None, env: Mapping[str, str] | None = None

@@ -124,10 +124,7 @@ class PodmanBackend:
             self.reporter.info(f"Updated the allowlist of session {spec.name}")
 
     def _ensure(self, image: ImageSpec, rebuild: bool) -> str:
-        def announce(tag: str) -> None:
-            self.reporter.info(f"Building the {image.kind} image {tag} (once; takes minutes)")
-
-        return ensure_image(self.runner, image, rebuild=rebuild, on_build=announce)
+        return ensure_image(self.runner, image, rebuild=rebuild, display=self.reporter)
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux (replaces this process).

@@ -1,0 +1,31 @@
+"""The live line of a build or push, from podman's own output lines."""
+
+from __future__ import annotations
+
+from paude.progress import StepProgress, render_elapsed
+
+
+def test_build_steps_give_step_n_of_m_what_it_does_and_the_time() -> None:
+    p = StepProgress("Building the agent image x", started=100.0)
+    assert p.render(100.4) == "Building the agent image x · 0s"
+    for line in ["STEP 1/12: FROM debian", "Getting image source signatures",
+                 "STEP 3/12: RUN apt-get update && apt-get install -y curl git nodejs npm rsync"
+                 " tmux inotify-tools", "Reading package lists..."]:
+        p.feed(line)
+    live = p.render(142.9)
+    assert live.startswith("Building the agent image x · step 3/12: RUN apt-get update")
+    assert live.endswith("… · 42s") and len(live) < 120
+    assert p.summary(205.0, done="Built the agent image x") == \
+        "Built the agent image x in 1m45s (3 steps)"
+
+
+def test_push_counts_layers_without_a_total() -> None:
+    p = StepProgress("Pushing x to r", started=0.0)
+    p.feed("Copying blob sha256:0123456789abcdef0123")
+    p.feed("Copying blob 89abcdef0123aaaa")
+    assert p.render(3.0) == "Pushing x to r · layer 2: blob 89abcdef0123 · 3s"
+    assert p.summary(5.0, done="Pushed x") == "Pushed x in 5s (2 layers)"
+
+
+def test_elapsed_is_seconds_then_minutes() -> None:
+    assert [render_elapsed(s) for s in (0, 59.9, 60, 3725)] == ["0s", "59s", "1m00s", "62m05s"]
