@@ -22,6 +22,7 @@ from paude.container.image import ImageSpec, build_image_tag, ensure_image
 from paude.images.argv import build_inspect_argv, build_push_argv
 from paude.images.auth import temporary_auth_file
 from paude.images.failures import classify_failure, is_missing
+from paude.images.preflight import run_preflight
 from paude.images.refs import (
     RegistryTarget,
     build_pull_ref,
@@ -102,6 +103,13 @@ def push_image(
     return PublishedImage(local_tag, ref, build_pull_ref(target, local_tag, digest), True, layers)
 
 
+def _preflight_of(spec: ImageSpec) -> Callable[[str], None]:
+    def preflight(tag: str) -> None:  # a second now instead of a failed build minutes on
+        run_preflight([spec], os.environ)
+
+    return preflight
+
+
 def publish_images(
     runner: Runner,
     specs: Sequence[ImageSpec],
@@ -126,7 +134,8 @@ def publish_images(
             if pinned is not None:
                 out.append(PublishedImage(tag, build_push_ref(target, tag), pinned, False))
                 continue
-            ensure_image(runner, spec, rebuild=rebuild, display=reporter)
+            ensure_image(runner, spec, rebuild=rebuild, display=reporter,
+                         on_build=_preflight_of(spec))
             with reporter.follow(f"Pushing {tag} to {target.push_prefix}",
                                  done=f"Pushed {tag} to {target.push_prefix}") as feed:
                 image = push_image(runner, target, tag, authfile, on_line=feed)

@@ -29,6 +29,7 @@ from paude.backends.podman.state import squid_conf_path
 from paude.config.models import PaudeConfig
 from paude.container.image import ImageSpec, ensure_image
 from paude.errors import CommandFailedError, PaudeError, SessionNotFoundError
+from paude.images.preflight import run_preflight
 from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION
 from paude.plan import Plan
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
@@ -124,7 +125,11 @@ class PodmanBackend:
             self.reporter.info(f"Updated the allowlist of session {spec.name}")
 
     def _ensure(self, image: ImageSpec, rebuild: bool) -> str:
-        return ensure_image(self.runner, image, rebuild=rebuild, display=self.reporter)
+        def preflight(tag: str) -> None:  # a second now instead of a failed build minutes on
+            run_preflight([image], os.environ)
+
+        return ensure_image(self.runner, image, rebuild=rebuild, on_build=preflight,
+                            display=self.reporter)
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux (replaces this process).
