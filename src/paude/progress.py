@@ -59,5 +59,6 @@ class StepProgress:
 
     def summary(self, now: float, *, done: str) -> str:
         """Return the closing line: ``Built the agent image ... in 1m42s (12 steps)``."""
-        count = f" ({self.step} {self.unit}s)" if self.step else ""
+        plural = "s" if self.step != 1 else ""
+        count = f" ({self.step} {self.unit}{plural})" if self.step else ""
         return f"{done} in {render_elapsed(now - self.started)}{count}"

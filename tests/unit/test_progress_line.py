@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+import pytest
+
 from paude.progress import StepProgress, render_elapsed
 
 
@@ -29,3 +33,23 @@ def test_push_counts_layers_without_a_total() -> None:
 
 def test_elapsed_is_seconds_then_minutes() -> None:
     assert [render_elapsed(s) for s in (0, 59.9, 60, 3725)] == ["0s", "59s", "1m00s", "62m05s"]
+
+
+def test_two_builds_at_once_share_one_live_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from paude.cli.output import RichReporter
+
+    out = io.StringIO()
+    reporter = RichReporter()
+    reporter._console = Console(file=out, force_terminal=True, width=120, highlight=False)
+    monkeypatch.setattr(reporter, "_animate", lambda: True)
+    with reporter.follow("Building the agent image a", done="Built the agent image a") as agent:
+        agent("STEP 2/9: RUN apt-get update")
+        with reporter.follow("Building the proxy image p", done="Built the proxy image p") as px:
+            px("STEP 1/4: FROM debian")
+        assert reporter._display is not None  # still shown for the agent
+    assert reporter._display is None
+    text = out.getvalue()
+    assert "Built the proxy image p in 0s (1 step)" in text
+    assert "Built the agent image a in 0s (2 steps)" in text

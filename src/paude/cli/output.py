@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,9 @@ class RichReporter:
     def __init__(self, *, verbosity: int = 0) -> None:
         self.verbosity = verbosity
         self._console: Console | None = None
+        self._following: list[Any] = []  # live lines shown now (concurrent builds)
+        self._display: Any = None
+        self._follow_lock = threading.Lock()
 
     @property
     def console(self) -> Console:
@@ -87,15 +91,30 @@ class RichReporter:
 
     @contextmanager
     def _live(self, progress: Any) -> Iterator[None]:
+        """Show ``progress``'s line; builds running at once (agent, proxy) share one display."""
+        from rich.console import Group
         from rich.live import Live
         from rich.text import Text
 
-        def line() -> Text:
-            return Text(progress.render(time.monotonic()), no_wrap=True, overflow="ellipsis")
+        def lines() -> Group:
+            now = time.monotonic()
+            return Group(*(Text(p.render(now), no_wrap=True, overflow="ellipsis")
+                           for p in list(self._following)))
 
-        with Live(get_renderable=line, console=self.console, refresh_per_second=4,
-                  transient=True):
+        with self._follow_lock:
+            self._following.append(progress)
+            if self._display is None:
+                self._display = Live(get_renderable=lines, console=self.console,
+                                     refresh_per_second=4, transient=True)
+                self._display.start()
+        try:
             yield
+        finally:
+            with self._follow_lock:
+                self._following.remove(progress)
+                if not self._following and self._display is not None:
+                    self._display.stop()
+                    self._display = None
 
     def warn(self, message: str) -> None:
         """Print a warning (even with -q)."""

@@ -11,7 +11,7 @@ match podman's text (e.g. "already exists") still see it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from paude.errors import CommandFailedError, ImageMissingError, PaudeError, StorageFullError
 from paude.runner import Result, Runner
@@ -65,6 +65,17 @@ class ClassifyingRunner:
             if known is None:
                 raise
             raise known from err
+
+    def follow(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        on_line: Callable[[str], None],
+        env: Mapping[str, str] | None = None,
+    ) -> Result:
+        """Run ``argv`` line by line (builds; the caller reads the exit code and the log)."""
+        return self.inner.follow(argv, timeout=timeout, on_line=on_line, env=env)
 
     def stream(
         self, argv: Sequence[str], *, timeout: float | None, env: Mapping[str, str] | None = None
