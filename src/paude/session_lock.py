@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from paude.backends.podman.state import state_dir
+from paude.errors import SessionNotFoundError
 
 
 def lock_path(session: str) -> Path:
@@ -57,6 +58,10 @@ def session_lock(session: str, *, on_wait: Callable[[str], None]) -> Iterator[He
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield HeldLock(path)
+    except SessionNotFoundError:
+        # No such session (e.g. `paude stop` of a mistyped name): leave no lock file.
+        HeldLock(path).discard()
+        raise
     finally:
         os.close(fd)  # releases the lock
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from paude.errors import SessionNotFoundError
 from paude.session_lock import lock_path, session_lock
 
 HOLD_PY = """
@@ -100,3 +101,10 @@ def test_a_discarded_lock_still_excludes() -> None:
     thread.join(10)
     other.join(10)
     assert lock_path("s").exists()
+
+
+def test_a_command_on_no_such_session_leaves_no_lock_file() -> None:
+    with pytest.raises(SessionNotFoundError, match="no session"), \
+            session_lock("typo", on_wait=lambda _: None):
+        raise SessionNotFoundError("no session named 'typo'")
+    assert not lock_path("typo").exists()
