@@ -9,6 +9,7 @@ again as a SelfSubjectAccessReview. Both are allowed to every logged-in user.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -54,7 +55,7 @@ def run_cluster_checks(context: str | None, namespace: str | None) -> list[Check
     try:
         spec = SelfSubjectRulesReviewSpec(namespace=ns)
         review = client.create(SelfSubjectRulesReview(spec=spec))
-    except ApiError as err:
+    except httpx2.HTTPStatusError as err:  # ApiError, or an answer without a Status body
         return [kube, _login_failure(err, server), *_skipped("not logged in")[1:], NETPOL_NOT_YET]
     except httpx2.TransportError as err:
         return [kube, Check("cluster login", CheckStatus.FAIL,
@@ -62,18 +63,37 @@ def run_cluster_checks(context: str | None, namespace: str | None) -> list[Check
                             fix="Check the network or VPN, and the server in the kubeconfig."),
                 *_skipped("cluster unreachable")[1:], NETPOL_NOT_YET]
     login = Check("cluster login", CheckStatus.OK, f"logged in to {server}")
-    rbac = _rbac_check(client, ns, review)
-    return [kube, login, _namespace_check(client, ns), rbac, NETPOL_NOT_YET]
+    return [kube, login, _asked("namespace", lambda: _namespace_check(client, ns)),
+            _asked("rbac", lambda: _rbac_check(client, ns, review)), NETPOL_NOT_YET]
 
 
-def _login_failure(err: ApiError, server: str) -> Check:
-    code = err.status.code or 0
+def _asked(name: str, check: Callable[[], Check]) -> Check:
+    """Run a check that asks the API server; its failure is that check's line, not a crash."""
+    try:
+        return check()
+    except httpx2.HTTPStatusError as err:
+        code, message = _status(err)
+        return Check(name, CheckStatus.FAIL, f"the API server answered {code}: {message}",
+                     fix="Retry; if it persists, run: kubectl auth can-i --list")
+    except httpx2.TransportError as err:
+        return Check(name, CheckStatus.FAIL, f"the API server stopped answering: {err}",
+                     fix="Check the network or VPN, then retry.")
+
+
+def _status(err: httpx2.HTTPStatusError) -> tuple[int, str]:
+    if isinstance(err, ApiError):
+        return err.status.code or 0, err.status.message or str(err)
+    return err.response.status_code, err.response.reason_phrase
+
+
+def _login_failure(err: httpx2.HTTPStatusError, server: str) -> Check:
+    code, message = _status(err)
     if code == 401:
         return Check("cluster login", CheckStatus.FAIL,
                      f"the cluster at {server} refused the credentials (401 Unauthorized)",
                      fix=f"Log in again: oc login {server} (or refresh the kubeconfig's token)")
     return Check("cluster login", CheckStatus.FAIL,
-                 f"the cluster at {server} answered {code}: {err.status.message}",
+                 f"the cluster at {server} answered {code}: {message}",
                  fix="Run: kubectl auth can-i --list")
 
 
