@@ -3,7 +3,9 @@
 The rules, in the order squid evaluates them (first match wins):
 
 1. the cache manager is never reachable; with ``clients``, nobody outside
-   those ranges may use the proxy;
+   those ranges may use the proxy; with ``auth_file``, nobody without the
+   proxy's credential (HTTP basic auth, checked against that htpasswd file by
+   squid's ``basic_ncsa_auth`` helper: a client without it gets 407);
 2. CONNECT only to port 443; every other request only plain ``http://`` on
    port 80;
 3. an IP-literal request (``http://192.0.2.7/``, ``CONNECT [2001:db8::7]:443``)
@@ -32,6 +34,9 @@ from paude.facts import PROXY_PORT
 
 __all__ = ["PROXY_PORT", "render_squid_conf"]
 
+# squid's helper (Debian's squid package) that checks basic auth against an htpasswd file.
+BASIC_AUTH_HELPER = "/usr/lib/squid/basic_ncsa_auth"
+AUTH_REALM = "paude"
 ACCESS_LOG = "/var/log/squid/access.log"
 CACHE_LOG = "/var/log/squid/cache.log"
 # Fields: epoch.millis client squid-code/http-status method url
@@ -65,7 +70,9 @@ PRIVATE_RANGES: tuple[str, ...] = (
 )
 
 
-def render_squid_conf(allowlist: Allowlist, *, clients: Sequence[str] = ()) -> str:
+def render_squid_conf(
+    allowlist: Allowlist, *, clients: Sequence[str] = (), auth_file: str | None = None
+) -> str:
     """Return a squid.conf that forwards only to ``allowlist`` on ports 80 and 443.
 
     Args:
@@ -76,6 +83,9 @@ def render_squid_conf(allowlist: Allowlist, *, clients: Sequence[str] = ()) -> s
             network). Empty: any client that can reach the port. The podman
             proxy's egress network is routed, so other containers could
             otherwise reach it.
+        auth_file: an htpasswd file inside the proxy: only clients that send a
+            credential it holds may use the proxy (the cluster backend, where
+            another pod could reach the proxy if NetworkPolicy is not enforced).
 
     Raises:
         ValueError: a client range is not valid.
@@ -87,7 +97,20 @@ def render_squid_conf(allowlist: Allowlist, *, clients: Sequence[str] = ()) -> s
     if nets:
         acls.append("acl paude_clients src " + " ".join(nets))
         access.insert(1, "http_access deny !paude_clients")
+    if auth_file is not None:
+        acls = [*_auth_params(auth_file), *acls, "acl paude_agents proxy_auth REQUIRED"]
+        access.insert(1, "http_access deny !paude_agents")
     return "\n".join(_header() + acls + access + _footer()) + "\n"
+
+
+def _auth_params(auth_file: str) -> list[str]:
+    if not auth_file.startswith("/") or any(c.isspace() for c in auth_file):
+        raise ValueError(f"the proxy's htpasswd path must be absolute, no spaces: {auth_file!r}")
+    return [
+        f"auth_param basic program {BASIC_AUTH_HELPER} {auth_file}",
+        "auth_param basic children 2",
+        f"auth_param basic realm {AUTH_REALM}",
+    ]
 
 
 def _header() -> list[str]:

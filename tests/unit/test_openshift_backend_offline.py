@@ -98,10 +98,28 @@ def test_start_applies_policies_first_and_returns_running_session() -> None:
     session = make(kube).start_session(spec("demo", env={"ANTHROPIC_API_KEY": "k"}))
     assert session.status is SessionStatus.RUNNING and session.workspace == "/src/demo"
     assert kube.applied[0] == "Secret/paude-demo-env"
+    assert kube.applied[1].startswith("Secret/paude-proxy-") and kube.applied[1].endswith("-auth")
     assert (
-        kube.applied[1].startswith("NetworkPolicy/")
+        kube.applied[2].startswith("NetworkPolicy/")
         and kube.applied[-1] == "StatefulSet/paude-demo"
     )
+
+
+def test_the_proxy_credential_is_made_once_and_kept_for_the_agents_that_use_it() -> None:
+    kube = FakeKube()
+    backend = make(kube)
+    backend.start_session(spec("a"))
+    (auth,) = [k for k in kube.applied if k.endswith("-auth")]
+    secret = kube.objects[("Secret", auth.split("/", 1)[1])]
+    backend.start_session(spec("b"))  # same allowlist: same proxy, same credential
+    assert [k for k in kube.applied if k.endswith("-auth")] == [auth]
+    assert kube.objects[("Secret", auth.split("/", 1)[1])] is secret
+    # The agent's proxy URL refers to the password; the password is not in the spec.
+    sts = kube.objects[("StatefulSet", "paude-b")]
+    env = sts["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env[0]["valueFrom"]["secretKeyRef"]["name"] == auth.split("/", 1)[1]
+    proxy = next(v["value"] for v in env if v["name"] == "HTTPS_PROXY")
+    assert proxy == "http://paude:$(PAUDE_PROXY_PASSWORD)@10.0.0.77:3128"
 
 
 def test_stop_keeps_pvc_and_shared_proxy_until_last_user() -> None:

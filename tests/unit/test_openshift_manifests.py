@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from paude.backends.openshift.policies import (
     build_egress_firewall,
     build_proxy_policy,
 )
+from paude.backends.openshift.proxy import build_proxy_auth_secret, parse_proxy_password
 from paude.config.models import Amounts, BackendConfig, Resources
 from paude.domains import Allowlist
 from paude.plan import Manifest
@@ -103,13 +106,18 @@ def test_every_paude_pod_is_restricted() -> None:
 
 def test_agent_container_env_resources_and_workspace() -> None:
     container = pod_spec()["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PAUDE_WORKSPACE"] == "/workspace"
     # git takes the root-owned volume root as safe (command-scope config).
     assert [env[f"GIT_CONFIG_{k}"] for k in ("COUNT", "KEY_0", "VALUE_0")] == [
         "1", "safe.directory", "/workspace"]
-    # No name: the plan shows where the Service's ClusterIP goes.
-    assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://PROXY-CLUSTER-IP:3128"
+    # No name: the plan shows where the Service's ClusterIP goes. The password
+    # is a reference to the variable before it, filled from the proxy's Secret.
+    url = "http://paude:$(PAUDE_PROXY_PASSWORD)@PROXY-CLUSTER-IP:3128"
+    assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == url
+    first = container["env"][0]
+    assert first["name"] == "PAUDE_PROXY_PASSWORD" and "value" not in first
+    assert first["valueFrom"]["secretKeyRef"]["key"] == "password"
     assert container["resources"] == {
         "requests": {"cpu": "2", "memory": "2Gi"},
         "limits": {"memory": "6Gi"},
@@ -184,11 +192,13 @@ def test_the_proxy_services_address_replaces_the_plans_placeholder() -> None:
     bound = with_proxy_address(sts, address)
     containers = bound["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in containers[0]["env"]}
-    assert env["HTTP_PROXY"] == env["https_proxy"] == "http://10.0.0.77:3128"
+    url = "http://paude:$(PAUDE_PROXY_PASSWORD)@10.0.0.77:3128"
+    assert env["HTTP_PROXY"] == env["https_proxy"] == url
     assert "PROXY-CLUSTER-IP" not in str(bound)
     assert "PROXY-CLUSTER-IP" in str(sts)  # the plan itself is not changed
     v6 = with_proxy_address(sts, "fd00::7")["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {"name": "HTTP_PROXY", "value": "http://[fd00::7]:3128"} in v6
+    url = "http://paude:$(PAUDE_PROXY_PASSWORD)@[fd00::7]:3128"
+    assert {"name": "HTTP_PROXY", "value": url} in v6
     with pytest.raises(ValueError):
         proxy_address({**service, "spec": {**service["spec"], "clusterIP": "None"}})
 
@@ -222,6 +232,28 @@ def test_proxy_configmap_holds_rendered_squid_conf() -> None:
     conf = cm["data"]["squid.conf"]
     assert "http_port 3128" in conf and ".googleapis.com" in conf
     assert conf.rstrip().splitlines()[-1] != "http_access allow all"
+    # Only clients with the credential: checked before any allow rule.
+    lines = conf.splitlines()
+    assert lines.index("http_access deny !paude_agents") < lines.index(
+        "http_access allow allowed_domains")  # fmt: skip
+    assert "auth_param basic program /usr/lib/squid/basic_ncsa_auth" \
+        " /etc/squid/paude-auth/htpasswd" in lines  # fmt: skip
+
+
+def test_the_proxy_mounts_only_the_htpasswd_of_its_credential_secret() -> None:
+    (deployment,) = by_kind(build_session_objects(spec(), SETTINGS), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (auth,) = [v for v in pod["volumes"] if v["name"] == "auth"]
+    assert auth["secret"]["items"] == [{"key": "htpasswd", "path": "htpasswd", "mode": 0o444}]
+    assert "optional" not in auth["secret"]
+    secret = build_proxy_auth_secret(DOMAINS, SETTINGS, "pw")
+    assert secret["metadata"]["name"] == auth["secret"]["secretName"]
+    assert parse_proxy_password(secret) == "pw"
+    htpasswd = base64.b64decode(secret["data"]["htpasswd"]).decode()
+    assert htpasswd == "paude:" + hashlib.md5(b"pw").hexdigest() + "\n"
+    # The credential never reaches a plan or an export: the Secret is not among them.
+    objs = build_session_objects(spec(), SETTINGS)
+    assert secret["metadata"]["name"] not in {o["metadata"]["name"] for o in objs}
 
 
 def test_egress_firewall_allows_allowlist_then_denies_all_of_ipv4_and_ipv6() -> None:

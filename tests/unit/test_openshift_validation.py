@@ -17,6 +17,7 @@ from paude.backends.base import SessionSpec
 from paude.backends.openshift.credentials import CredentialSource, build_credential_object
 from paude.backends.openshift.manifests import build_session_objects
 from paude.backends.openshift.objects import ClusterSettings
+from paude.backends.openshift.proxy import build_proxy_auth_secret
 from paude.backends.openshift.rbac import build_role, build_role_binding
 
 KUBE_VERSION = "1.34.0"
@@ -27,6 +28,7 @@ CHECKOV_SKIPS = {
     "CKV_K8S_15": "pull policy Always: tags are pinned (CKV_K8S_14 holds)",
     "CKV_K8S_40": "fixed high UID: restricted-v2 assigns an arbitrary UID; a fixed one is refused",
     "CKV_K8S_22": "read-only root for the agent: the agent and its tools write to HOME and /tmp",
+    "CKV_K8S_35": "secrets as files: the proxy URL's password must be in HTTP(S)_PROXY, a variable",
 }
 
 
@@ -38,6 +40,7 @@ def all_objects() -> list[dict[str, Any]]:
         *build_session_objects(restricted, SETTINGS),
         *build_session_objects(open_net, SETTINGS),
         build_credential_object(source, SETTINGS),
+        build_proxy_auth_secret(restricted.allowed_domains, SETTINGS, "not-a-real-password"),
         build_role("team-a"),
         build_role_binding("team-a", subject={"kind": "User", "name": "alice"}),
     ]

@@ -8,6 +8,7 @@ unchanged). Sessions are found only from labels, never from local state.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,14 +40,17 @@ from paude.backends.openshift.objects import (
     agent_name,
     agent_pod_name,
     cluster_settings,
+    proxy_auth_name,
     proxy_id,
     proxy_name,
     selector_labels,
     workspace_claim,
 )
+from paude.backends.openshift.proxy import build_proxy_auth_secret, parse_proxy_password
 from paude.backends.openshift.staleness import stale_credentials
 from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
+from paude.domains import Allowlist
 from paude.errors import ImagePullError, PaudeError, SessionNotFoundError, SyncOffError
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY, validate_session_name
 from paude.plan import Manifest, Plan
@@ -66,6 +70,7 @@ _SESSION_KINDS = (
 # Objects a proxy (one per allowlist) owns, deleted with its last session.
 _PROXY_KINDS = (
     ("apps/v1", "Deployment"),
+    ("v1", "Secret"),  # its credential
     ("v1", "Service"),
     ("v1", "ConfigMap"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
@@ -156,6 +161,8 @@ class OpenShiftBackend:
         had_workspace = self._api.get("v1", "PersistentVolumeClaim", claim) is not None
         if keys:
             self._api.apply(build_env_secret(spec, keys, self._settings()))
+        if not spec.allow_network:
+            self._ensure_proxy_auth(spec.allowed_domains)
         applied = self._apply_plan(plan)
         try:
             pod = self._wait_ready(spec)
@@ -170,6 +177,17 @@ class OpenShiftBackend:
             sync.start_sync(self._sync_spec(spec.name, str(spec.workspace)), self.reporter)
         # Built from what apply and the waits returned: no further request.
         return build_session(applied[-1], pod, proxy_ready=True)
+
+    def _ensure_proxy_auth(self, domains: Allowlist) -> None:
+        """Create the proxy's credential Secret unless it exists (its agents already use it).
+
+        Outside the plan: its password must never reach ``--dry-run`` or
+        ``paude manifests`` output.
+        """
+        existing = self._api.get("v1", "Secret", proxy_auth_name(domains))
+        if parse_proxy_password(existing) is None:
+            password = secrets.token_urlsafe(32)
+            self._api.apply(build_proxy_auth_secret(domains, self._settings(), password))
 
     def _apply_plan(self, plan: Plan) -> list[dict[str, Any]]:
         """Apply the plan's objects in order; the proxy Service's ClusterIP goes into the agent.

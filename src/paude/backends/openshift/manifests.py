@@ -27,6 +27,8 @@ from paude.backends.openshift.objects import (
     GITCONFIG_CONFIGMAP,
     GITCONFIG_KEY,
     PROXY_ADDRESS_PENDING,
+    PROXY_PASSWORD_ENV,
+    PROXY_PASSWORD_KEY,
     ROLE_AGENT,
     ROLE_STORAGE,
     ClusterSettings,
@@ -35,6 +37,7 @@ from paude.backends.openshift.objects import (
     env_secret_name,
     labels,
     metadata,
+    proxy_auth_name,
     proxy_id,
     proxy_url,
     restricted_container_context,
@@ -106,14 +109,18 @@ def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, A
     # configuration, the only kind it takes safe.directory from.
     env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
             "GIT_CONFIG_VALUE_0": DEFAULT_WORKSPACE}
+    out: list[dict[str, Any]] = []
     if not spec.allow_network:
+        # First: the proxy URLs below refer to it ($(VAR) expands only earlier ones).
+        auth = {"name": proxy_auth_name(spec.allowed_domains), "key": PROXY_PASSWORD_KEY}
+        out.append({"name": PROXY_PASSWORD_ENV, "valueFrom": {"secretKeyRef": auth}})
         url = proxy_url(PROXY_ADDRESS_PENDING)
         for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             env[key] = url
         env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1"
     secret_keys = secret_env_keys(spec)
     env.update({k: v for k, v in spec.env.items() if k not in secret_keys})
-    out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
+    out += [{"name": k, "value": v} for k, v in env.items()]
     ref = env_secret_name(spec.name)
     out += [
         {"name": k, "valueFrom": {"secretKeyRef": {"name": ref, "key": k}}} for k in secret_keys

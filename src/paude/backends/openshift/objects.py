@@ -44,6 +44,14 @@ WORKSPACE_FS_GROUP = AGENT_UID
 # (restricted-v2) picks the fsGroup from the namespace's range itself and
 # refuses any other.
 SCC_API = "security.openshift.io/v1"
+# The proxy's credential (one per proxy, so per allowlist): the agent pods get
+# the password from the proxy's auth Secret as this variable, which Kubernetes
+# expands into their proxy URL ($(VAR) in a later variable's value); the proxy
+# mounts only the Secret's htpasswd key. See proxy.build_proxy_auth_secret.
+PROXY_USER = "paude"
+PROXY_PASSWORD_ENV = "PAUDE_PROXY_PASSWORD"
+PROXY_PASSWORD_KEY = "password"
+PROXY_HTPASSWD_KEY = "htpasswd"
 
 __all__ = ["PROXY_PORT"]
 
@@ -111,10 +119,19 @@ def proxy_name(allowlist: Allowlist) -> str:
     return f"paude-proxy-{proxy_id(allowlist)}"
 
 
+def proxy_auth_name(domains: Allowlist) -> str:
+    """Return the name of the Secret holding an allowlist's proxy credential."""
+    return f"{proxy_name(domains)}-auth"
+
+
 def proxy_url(address: str) -> str:
-    """Return the ``HTTP(S)_PROXY`` URL of a proxy Service at ClusterIP ``address``."""
+    """Return the ``HTTP(S)_PROXY`` URL of a proxy Service at ClusterIP ``address``.
+
+    Its password is a reference, ``$(PAUDE_PROXY_PASSWORD)``, which the
+    kubelet fills in from the variable of that name: never in the spec.
+    """
     host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{PROXY_PORT}"
+    return f"http://{PROXY_USER}:$({PROXY_PASSWORD_ENV})@{host}:{PROXY_PORT}"
 
 
 def agent_name(session: str) -> str:
