@@ -62,6 +62,10 @@ class ImagePullError(ClusterError):
     """A node cannot pull a session's image (ErrImagePull / ImagePullBackOff)."""
 
 
+class NetworkPolicyError(ClusterError):
+    """The cluster does not enforce NetworkPolicy: a restricted session's agent is not started."""
+
+
 class RegistryError(PaudeError):
     """An image registry is unreachable, refused the login, or refused a push."""
 

@@ -308,3 +308,13 @@ def test_proxy_image_is_pushed_beside_the_agent_image(agent: str, proxy: str) ->
 def test_claude_settings_reach_the_entrypoints_seed_dir() -> None:
     mounts = {m["name"]: m["mountPath"] for m in pod_spec()["containers"][0]["volumeMounts"]}
     assert mounts["claude"] == "/run/paude/seed/claude"
+
+
+def test_a_restricted_agent_pod_first_checks_that_networkpolicy_is_enforced() -> None:
+    (init,) = pod_spec()["initContainers"]
+    assert init["name"] == "netpol-check" and init["image"] == pod_spec()["containers"][0]["image"]
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert "/dev/tcp/$ns/53" in init["command"][-1]  # the cluster DNS, blocked by its policy
+    open_net = build_session_objects(spec(allow_network=True), SETTINGS)
+    (sts,) = by_kind(open_net, "StatefulSet")
+    assert "initContainers" not in sts["spec"]["template"]["spec"]

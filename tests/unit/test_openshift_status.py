@@ -17,7 +17,13 @@ from paude.backends.openshift.status import (
     parse_pod_state,
     pending_error,
 )
-from paude.errors import ClusterError, ImagePullError, NotLoggedInError, PaudeError
+from paude.errors import (
+    ClusterError,
+    ImagePullError,
+    NetworkPolicyError,
+    NotLoggedInError,
+    PaudeError,
+)
 
 # Shapes as the API server returns them (trimmed captures of `kubectl get -o json`).
 RUNNING: dict[str, Any] = {
@@ -197,3 +203,25 @@ def test_unknown_context_means_not_logged_in(
     monkeypatch.setenv("KUBECONFIG", str(config))
     with pytest.raises(NotLoggedInError, match="Context 'prod' not found"):
         load_kubeconfig("prod")
+
+
+def _netpol_check(state: dict[str, Any], last: dict[str, Any] | None = None) -> dict[str, Any]:
+    status = {"name": "netpol-check", "state": state, "lastState": last or {}}
+    return {"metadata": {"name": "paude-demo-0"},
+            "status": {"phase": "Pending", "initContainerStatuses": [status]}}  # fmt: skip
+
+
+def test_a_failed_networkpolicy_check_refuses_the_start_in_one_line() -> None:
+    message = "the agent pod reached the cluster DNS (10.0.0.10 port 53), which its policy blocks\n"
+    done = {"terminated": {"exitCode": 3, "message": message}}
+    for pod in (_netpol_check(done),
+                _netpol_check({"waiting": {"reason": "CrashLoopBackOff"}}, last=done)):  # fmt: skip
+        err = parse_pod_state(pod).error
+        assert isinstance(err, NetworkPolicyError)
+        assert err.message.startswith("this cluster does not enforce NetworkPolicy")
+        assert "10.0.0.10 port 53" in err.message and "\n" not in err.message
+        assert err.hint is not None and "--allow-network" in err.hint
+    # Still checking, or passed, or failed for another reason: not a refusal.
+    assert parse_pod_state(_netpol_check({"running": {}})).error is None
+    assert parse_pod_state(_netpol_check({"terminated": {"exitCode": 0}})).error is None
+    assert parse_pod_state(_netpol_check({"terminated": {"exitCode": 1}})).error is None

@@ -51,7 +51,13 @@ from paude.backends.openshift.staleness import stale_credentials
 from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
 from paude.domains import Allowlist
-from paude.errors import ImagePullError, PaudeError, SessionNotFoundError, SyncOffError
+from paude.errors import (
+    ImagePullError,
+    NetworkPolicyError,
+    PaudeError,
+    SessionNotFoundError,
+    SyncOffError,
+)
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY, validate_session_name
 from paude.plan import Manifest, Plan
 from paude.runner import TIMEOUT_CREATE, Runner
@@ -166,9 +172,10 @@ class OpenShiftBackend:
         applied = self._apply_plan(plan)
         try:
             pod = self._wait_ready(spec)
-        except ImagePullError:
-            # Nothing half-created stays: a pod that cannot pull never recovers
-            # by itself. A workspace volume that held work before is kept.
+        except (ImagePullError, NetworkPolicyError):
+            # Nothing half-created stays: a pod that cannot pull, or whose
+            # NetworkPolicy is not enforced, never recovers by itself. A
+            # workspace volume that held work before is kept.
             self._remove_objects(spec.name)
             if not had_workspace:
                 self._api.delete("v1", "PersistentVolumeClaim", claim)

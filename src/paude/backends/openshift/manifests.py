@@ -47,6 +47,7 @@ from paude.backends.openshift.objects import (
 from paude.backends.openshift.policies import (
     build_agent_policy,
     build_egress_firewall,
+    build_netpol_check_container,
     build_open_agent_policy,
     build_proxy_policy,
 )
@@ -177,6 +178,13 @@ def _agent_pod_fields(settings: ClusterSettings) -> dict[str, Any]:
     return {**fields, "securityContext": context}
 
 
+def _init_containers(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
+    """A restricted session's agent starts only where its NetworkPolicy is enforced."""
+    if spec.allow_network:
+        return {}
+    return {"initContainers": [build_netpol_check_container(settings.image)]}
+
+
 def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
     """Return the session's StatefulSet: one agent pod running tmux session ``paude``."""
     pod_labels = _agent_labels(spec)
@@ -201,6 +209,7 @@ def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dic
                 "spec": {
                     **_agent_pod_fields(settings),
                     "terminationGracePeriodSeconds": 10,
+                    **_init_containers(spec, settings),
                     "containers": [_agent_container(spec, settings)],
                     "volumes": [workspace, *cred_volumes],
                 },

@@ -22,6 +22,7 @@ from paude.backends.openshift.objects import (
     labels,
     metadata,
     proxy_id,
+    restricted_container_context,
     selector_labels,
 )
 from paude.domains import Allowlist, is_ip_literal, is_ip_range
@@ -33,6 +34,31 @@ NS_NAME = "kubernetes.io/metadata.name"
 DENY_ALL_NETWORKS = ("0.0.0.0/0", "::/0")
 ADMIN_POLICY_AGENT = "paude-agent-isolation"
 ADMIN_POLICY_PROXY = "paude-proxy-isolation"
+# The agent pod's init container that refuses to start the agent where
+# NetworkPolicy is not enforced, and the exit code that says so.
+NETPOL_CHECK_CONTAINER = "netpol-check"
+NETPOL_CHECK_EXIT = 3
+# How long the check waits for the policy to take effect on a new pod (a
+# controller programs it shortly after the pod appears), and each try's limit.
+NETPOL_CHECK_SECONDS = 20
+# A canary: the cluster DNS on TCP 53, which every cluster runs and the
+# agent's policy blocks (it allows no DNS). Reached: nothing is enforced.
+NETPOL_CHECK_SCRIPT = f"""\
+ns=
+while read -r key value _; do
+  if [ "$key" = nameserver ]; then ns=$value; break; fi
+done < /etc/resolv.conf
+[ -n "$ns" ] || exit 0
+end=$((SECONDS + {NETPOL_CHECK_SECONDS}))
+while timeout 1 bash -c "exec 3<>/dev/tcp/$ns/53" 2>/dev/null; do
+  if [ "$SECONDS" -ge "$end" ]; then
+    echo "the agent pod reached the cluster DNS ($ns port 53), which its policy blocks" \\
+      > /dev/termination-log
+    exit {NETPOL_CHECK_EXIT}
+  fi
+  sleep 0.5  # poll until the policy is programmed for this new pod
+done
+"""
 
 
 def build_agent_policy(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
@@ -61,6 +87,27 @@ def build_agent_policy(domains: Allowlist, settings: ClusterSettings) -> dict[st
                 },
             ],
         },
+    }
+
+
+def build_netpol_check_container(image: str) -> dict[str, Any]:
+    """Return the agent pod's init container that fails when NetworkPolicy is not enforced.
+
+    It runs in the agent's pod, under the agent's policy, before the agent:
+    while the cluster DNS answers on TCP 53 it retries (a controller applies
+    a policy to a new pod shortly after it starts); still answering after
+    ``NETPOL_CHECK_SECONDS``, it exits ``NETPOL_CHECK_EXIT`` and the start
+    is refused. A canary, not a proof: a cluster without a DNS service, or
+    one that enforces some rules only, passes it.
+    """
+    return {
+        "name": NETPOL_CHECK_CONTAINER,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["bash", "-c", NETPOL_CHECK_SCRIPT],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                      "limits": {"cpu": "200m", "memory": "64Mi"}},  # fmt: skip
+        "securityContext": restricted_container_context(),
     }
 
 

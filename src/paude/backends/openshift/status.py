@@ -11,7 +11,14 @@ from typing import Any
 
 from paude.backends.base import Session, SessionStatus
 from paude.backends.openshift.objects import ROLE_PROXY
-from paude.errors import ClusterError, ImagePullError, NotLoggedInError, PaudeError
+from paude.backends.openshift.policies import NETPOL_CHECK_CONTAINER, NETPOL_CHECK_EXIT
+from paude.errors import (
+    ClusterError,
+    ImagePullError,
+    NetworkPolicyError,
+    NotLoggedInError,
+    PaudeError,
+)
 from paude.naming import LABEL_NETWORK, LABEL_SESSION, LABEL_WORKSPACE
 
 RBAC_HINT = (
@@ -38,6 +45,9 @@ def parse_pod_state(pod: dict[str, Any]) -> PodState:
     """Return whether ``pod`` is ready, cannot start (image, scheduling) or is still starting."""
     status = pod.get("status") or {}
     conditions = _conditions(pod)
+    refused = _netpol_refusal(status.get("initContainerStatuses") or [])
+    if refused is not None:
+        return PodState(error=refused)
     for cs in status.get("containerStatuses") or []:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in _PULL_ERRORS:
@@ -50,6 +60,24 @@ def parse_pod_state(pod: dict[str, Any]) -> PodState:
             waiting=f"not scheduled: {scheduled.get('message', scheduled.get('reason'))}"
         )
     return PodState(waiting=f"phase {status.get('phase', 'unknown')}")
+
+
+def _netpol_refusal(statuses: list[dict[str, Any]]) -> NetworkPolicyError | None:
+    """The error when the agent pod's NetworkPolicy check failed (now or before a restart)."""
+    for cs in statuses:
+        if cs.get("name") != NETPOL_CHECK_CONTAINER:
+            continue
+        for state in (cs.get("state") or {}, cs.get("lastState") or {}):
+            done = state.get("terminated") or {}
+            if done.get("exitCode") == NETPOL_CHECK_EXIT:
+                detail = " ".join(str(done.get("message") or "").split())
+                return NetworkPolicyError(
+                    "this cluster does not enforce NetworkPolicy, so the agent was not started"
+                    + (f": {detail}" if detail else ""),
+                    hint="Ask a cluster admin for a network plugin that enforces NetworkPolicy,"
+                    " or start an unrestricted session (no allowlist): paude --allow-network.",
+                )
+    return None
 
 
 def image_error(image: str, detail: str) -> ImagePullError:
