@@ -33,6 +33,10 @@ SQUID_CONF_DIR = "/etc/squid/paude"
 SQUID_CONF_NAME = "squid.conf"
 SQUID_CONF_PATH = f"{SQUID_CONF_DIR}/{SQUID_CONF_NAME}"
 PROXY_PORT = 3128
+# A cluster proxy's htpasswd is mounted here, and the proxy image's squid
+# package checks it with this helper (the proxy's credential: docs/openshift.md).
+SQUID_AUTH_DIR = "/etc/squid/paude-auth"
+SQUID_BASIC_AUTH_HELPER = "/usr/lib/squid/basic_ncsa_auth"
 
 # A Debian package name (Policy 5.6.1), optionally pinned as name=version
 # (the version starts with a digit; an epoch is "1:"). Used by paude.json's

@@ -30,12 +30,10 @@ import ipaddress
 from collections.abc import Sequence
 
 from paude.domains import Allowlist
-from paude.facts import PROXY_PORT
+from paude.facts import PROXY_PORT, SQUID_BASIC_AUTH_HELPER
 
 __all__ = ["PROXY_PORT", "render_squid_conf"]
 
-# squid's helper (Debian's squid package) that checks basic auth against an htpasswd file.
-BASIC_AUTH_HELPER = "/usr/lib/squid/basic_ncsa_auth"
 AUTH_REALM = "paude"
 ACCESS_LOG = "/var/log/squid/access.log"
 CACHE_LOG = "/var/log/squid/cache.log"
@@ -107,7 +105,7 @@ def _auth_params(auth_file: str) -> list[str]:
     if not auth_file.startswith("/") or any(c.isspace() for c in auth_file):
         raise ValueError(f"the proxy's htpasswd path must be absolute, no spaces: {auth_file!r}")
     return [
-        f"auth_param basic program {BASIC_AUTH_HELPER} {auth_file}",
+        f"auth_param basic program {SQUID_BASIC_AUTH_HELPER} {auth_file}",
         "auth_param basic children 2",
         f"auth_param basic realm {AUTH_REALM}",
     ]

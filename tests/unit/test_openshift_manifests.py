@@ -246,7 +246,7 @@ def test_the_proxy_mounts_only_the_htpasswd_of_its_credential_secret() -> None:
     (auth,) = [v for v in pod["volumes"] if v["name"] == "auth"]
     assert auth["secret"]["items"] == [{"key": "htpasswd", "path": "htpasswd", "mode": 0o444}]
     assert "optional" not in auth["secret"]
-    secret = build_proxy_auth_secret(DOMAINS, SETTINGS, "pw")
+    secret = build_proxy_auth_secret(Allowlist.parse(DOMAINS), SETTINGS, "pw")
     assert secret["metadata"]["name"] == auth["secret"]["secretName"]
     assert parse_proxy_password(secret) == "pw"
     htpasswd = base64.b64decode(secret["data"]["htpasswd"]).decode()

@@ -33,13 +33,12 @@ from paude.backends.openshift.objects import (
     selector_labels,
 )
 from paude.domains import Allowlist
-from paude.facts import PROXY_PORT, SQUID_CONF_DIR, SQUID_CONF_NAME
+from paude.facts import PROXY_PORT, SQUID_AUTH_DIR, SQUID_CONF_DIR, SQUID_CONF_NAME
 from paude.squid import render_squid_conf
 
 # The proxy image runs `squid -N -f SQUID_CONF_PATH`: the ConfigMap's key is mounted there.
 SQUID_CONF_KEY = SQUID_CONF_NAME
-# The proxy's htpasswd (the auth Secret's htpasswd key only) is mounted here.
-SQUID_AUTH_DIR = "/etc/squid/paude-auth"
+# The proxy's htpasswd (the auth Secret's htpasswd key only) is mounted in SQUID_AUTH_DIR.
 SQUID_AUTH_FILE = f"{SQUID_AUTH_DIR}/{PROXY_HTPASSWD_KEY}"
 # squid writes its logs, spool and runtime files here; the root filesystem is read-only.
 _WRITABLE_DIRS = {
