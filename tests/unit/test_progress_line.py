@@ -53,3 +53,21 @@ def test_two_builds_at_once_share_one_live_display(monkeypatch: pytest.MonkeyPat
     text = out.getvalue()
     assert "Built the proxy image p in 0s (1 step)" in text
     assert "Built the agent image a in 0s (2 steps)" in text
+
+
+def test_verbose_streams_every_line_and_no_terminal_prints_the_step_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from paude.cli.output import RichReporter
+
+    lines = ["STEP 1/2: FROM debian", "Getting image source signatures", "STEP 2/2: RUN true"]
+    with RichReporter(verbosity=1).follow("Building x", done="Built x") as feed:
+        for line in lines:
+            feed(line)
+    err = capsys.readouterr().err
+    assert err.splitlines()[:4] == ["Building x...", *lines]
+    assert err.splitlines()[-1] == "Built x in 0s (2 steps)"
+    with RichReporter().follow("Building x", done="Built x") as feed:  # stderr is no terminal
+        for line in lines:
+            feed(line)
+    assert capsys.readouterr().err.splitlines() == ["Building x...", "Built x in 0s (2 steps)"]

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paude.cli import context as cx
 from paude.cli.app import BackendOpt, globals_of
 from paude.cli.output import print_json
-from paude.config import LoadedConfig
-from paude.doctor.checks import Check, CheckStatus, render_checks
 from paude.errors import ConfigError
+
+if TYPE_CHECKING:  # the checks load when doctor runs, not with every command
+    from paude.config import LoadedConfig
+    from paude.doctor.checks import Check
 
 
 def _local_checks(g: cx.Globals, loaded: LoadedConfig | None) -> list[Check]:
     from paude.backends.images import agent_image_spec, proxy_image_spec
+    from paude.doctor.checks import Check, CheckStatus
     from paude.doctor.local import (
         build_ca_check,
         ca_error_check,
@@ -44,6 +47,8 @@ def _local_checks(g: cx.Globals, loaded: LoadedConfig | None) -> list[Check]:
 
 
 def _cluster_checks(g: cx.Globals, loaded: LoadedConfig | None) -> list[Check]:
+    from paude.doctor.checks import Check, CheckStatus
+
     if loaded is None:
         return []
     backend = loaded.config.backend
@@ -61,6 +66,8 @@ def doctor(
     backend: BackendOpt = None,
 ) -> None:
     """Check podman, the images, the extra CA and the cluster: one line each, with the fix."""
+    from paude.doctor.checks import Check, CheckStatus, render_checks
+
     g = globals_of(ctx)
     loaded: LoadedConfig | None = None
     checks: list[Check] = []
