@@ -66,6 +66,12 @@ def test_xdg_config_home_wins_over_home(tmp_path: Path) -> None:
         ({"image": {"packages": ["jq; rm -rf /"]}}, r"image\.packages\.0: 'jq; rm -rf /' is not"),
         ({"backend": {"resources": {"limits": {"cpu": "lots"}}}},
          r"backend\.resources\.limits\.cpu: 'lots' is not a resource quantity"),
+        ({"backend": {"resources": {"limits": {"memroy": "1Gi"}}}},
+         r"backend\.resources\.limits: .*'memroy' is not a resource: use cpu, memory, pids"),
+        ({"backend": {"resources": {"requests": {"pids": 10}}}},
+         r"backend\.resources: .*pids is a limit only"),
+        ({"backend": {"timeout": {"idle": "4 hours"}}},
+         r"backend\.timeout\.idle: '4 hours' is not a duration"),
         ("[1, 2]", r"the top level must be a JSON object"),
     ],
 )

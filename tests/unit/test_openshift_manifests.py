@@ -318,3 +318,23 @@ def test_a_restricted_agent_pod_first_checks_that_networkpolicy_is_enforced() ->
     open_net = build_session_objects(spec(allow_network=True), SETTINGS)
     (sts,) = by_kind(open_net, "StatefulSet")
     assert "initContainers" not in sts["spec"]["template"]["spec"]
+
+
+def test_extended_resources_such_as_gpus_reach_the_pods_limits() -> None:
+    gpu = Resources(requests=Amounts(cpu="1"), limits=Amounts(memory="8Gi",
+                                                             **{"nvidia.com/gpu": 2}))
+    settings = ClusterSettings(namespace="team-a", resources=gpu)
+    pod = build_agent_statefulset(spec(), settings)["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"] == {
+        "requests": {"cpu": "1"}, "limits": {"memory": "8Gi", "nvidia.com/gpu": "2"}}
+
+
+def test_proxy_resources_come_from_the_configuration() -> None:
+    small = Resources(requests=Amounts(cpu="10m"), limits=Amounts(memory="128Mi"))
+    settings = ClusterSettings(namespace="team-a", proxy_resources=small)
+    proxy = by_kind(build_session_objects(spec(), settings), "Deployment")[0]
+    container = proxy["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {"requests": {"cpu": "10m"}, "limits": {"memory": "128Mi"}}
+    default = by_kind(build_session_objects(spec(), SETTINGS), "Deployment")[0]
+    assert default["spec"]["template"]["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}

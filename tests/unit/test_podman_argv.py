@@ -10,6 +10,7 @@ import pytest
 from paude.backends.base import Credentials, SessionSpec
 from paude.backends.podman import argv as pa
 from paude.backends.podman.planning import build_agent_run, user_args
+from paude.config.models import PROXY_RESOURCES, Amounts, Resources
 
 SECRET = "sk-ant-very-secret"
 
@@ -154,3 +155,33 @@ def test_attach_and_exec_argv() -> None:
                                            "attach", "-t", "paude"]
     assert pa.build_exec_argv(names, ["ls", "-l"], workdir="/w", tty=False) == [
         "podman", "exec", "-i", "-w", "/w", "paude-s-agent", "ls", "-l"]
+
+
+def test_resources_become_podman_limit_flags() -> None:
+    resources = Resources(requests=Amounts(cpu="500m", memory="1Gi"),
+                          limits=Amounts(cpu="1.5", memory="2Gi", pids=256))
+    assert pa.build_resource_args(resources) == [
+        "--memory", "2147483648", "--memory-swap", "2147483648",
+        "--memory-reservation", "1073741824", "--cpus", "1.5", "--cpu-shares", "512",
+        "--pids-limit", "256"]
+
+
+def test_agent_and_proxy_run_with_the_configured_limits(tmp_path: Path) -> None:
+    limits = Resources(requests=Amounts(), limits=Amounts(memory="64Mi", pids=100))
+    run = build_agent_run(SessionSpec(name="s", workspace=tmp_path, allowed_domains=()),
+                          image="img", proxy_ip="10.0.0.2", user_args=(), created_at="t",
+                          resources=limits)
+    argv = pa.build_agent_run_argv(run)
+    assert argv[argv.index("--memory") + 1] == str(64 * 2**20)
+    assert argv[argv.index("--pids-limit") + 1] == "100"
+    assert argv.index("--memory") < argv.index("img")  # a podman flag, not the agent's
+    proxy = pa.build_proxy_run_argv(pa.Names("s"), image="p", proxy_ip="10.0.0.2",
+                                    squid_conf_path="/c", created_at="t",
+                                    resources=PROXY_RESOURCES)
+    assert proxy[proxy.index("--memory") + 1] == str(256 * 2**20)
+    assert proxy[proxy.index("--cpus") + 1] == "0.5"
+
+
+def test_extended_resources_are_not_podman_flags() -> None:
+    gpu = Resources(requests=Amounts(), limits=Amounts(**{"nvidia.com/gpu": 1}))
+    assert pa.build_resource_args(gpu) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from paude.domains import validate_domain
 from paude.facts import (
@@ -20,6 +20,8 @@ __all__ = ["DEFAULT_BASE_IMAGE", "DEFAULT_CLAUDE_CODE_VERSION"]  # re-exported f
 BACKENDS = ("podman", "openshift")
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+_EXTENDED = re.compile(
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]+/[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _DURATION = re.compile(r"^[0-9]+(s|m|h|d)$")
 
 
@@ -38,10 +40,17 @@ class _Model(BaseModel):
 
 
 class Amounts(_Model):
-    """CPU and memory quantities, Kubernetes syntax."""
+    """CPU, memory and extended-resource quantities (Kubernetes syntax), and a pid limit.
+
+    Any other key must be an extended resource name such as ``nvidia.com/gpu``
+    (a domain, ``/``, a name); it passes through to the pod.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     cpu: str | None = None
     memory: str | None = None
+    pids: int | None = Field(default=None, gt=0)
 
     @field_validator("cpu", "memory")
     @classmethod
@@ -50,12 +59,39 @@ class Amounts(_Model):
             raise ValueError(f"'{value}' is not a resource quantity (e.g. '500m', '4Gi')")
         return value
 
+    @model_validator(mode="after")
+    def _extended_names(self) -> Amounts:
+        for name, value in (self.model_extra or {}).items():
+            if not _EXTENDED.match(name):
+                raise ValueError(
+                    f"'{name}' is not a resource: use cpu, memory, pids or an extended"
+                    " resource such as nvidia.com/gpu")
+            if not isinstance(value, (str, int)) or not _QUANTITY.match(str(value)):
+                raise ValueError(f"{name}: '{value}' is not a resource quantity (e.g. '1')")
+        return self
+
+    @property
+    def extended(self) -> dict[str, str]:
+        """Return the extended resources (``nvidia.com/gpu`` ...) as Kubernetes quantities."""
+        return {name: str(value) for name, value in sorted((self.model_extra or {}).items())}
+
 
 class Resources(_Model):
-    """Requests and limits for the agent container."""
+    """Requests and limits for one container (the agent's, or the proxy's)."""
 
     requests: Amounts = Amounts(cpu="1", memory="4Gi")
     limits: Amounts = Amounts(cpu="4", memory="8Gi")
+
+    @model_validator(mode="after")
+    def _pids_is_a_limit(self) -> Resources:
+        if self.requests.pids is not None:
+            raise ValueError("pids is a limit only: set resources.limits.pids")
+        return self
+
+
+# The proxy's own defaults: squid needs little.
+PROXY_RESOURCES = Resources(
+    requests=Amounts(cpu="50m", memory="64Mi"), limits=Amounts(cpu="500m", memory="256Mi"))
 
 
 class Timeouts(_Model):
@@ -85,6 +121,7 @@ class BackendConfig(_Model):
     registry_cert_dir: str | None = None  # a directory holding the registry's CA (ca.crt)
     image: str | None = None
     resources: Resources = Resources()
+    proxy_resources: Resources = PROXY_RESOURCES
     timeout: Timeouts = Timeouts()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from paude.config.models import BackendConfig, Resources
+from paude.config.models import PROXY_RESOURCES, BackendConfig, Resources
 from paude.domains import Allowlist
 from paude.facts import AGENT_UID, PROXY_PORT
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
@@ -64,6 +64,7 @@ class ClusterSettings:
     image: str = DEFAULT_IMAGE
     proxy_image: str = DEFAULT_PROXY_IMAGE
     resources: Resources = field(default_factory=Resources)
+    proxy_resources: Resources = PROXY_RESOURCES
     storage: str = DEFAULT_STORAGE
     storage_class: str | None = None
     egress_firewall: bool = False
@@ -100,6 +101,7 @@ def cluster_settings(
         image=config.image or DEFAULT_IMAGE,
         proxy_image=sibling_proxy_image(config.image) if config.image else DEFAULT_PROXY_IMAGE,
         resources=config.resources,
+        proxy_resources=config.proxy_resources,
         egress_firewall=egress_firewall,
         pull_secret=config.pull_secret,
         fs_group=None if scc else WORKSPACE_FS_GROUP,
@@ -213,10 +215,16 @@ def restricted_pod_fields(pull_secret: str | None = None) -> dict[str, Any]:
 
 
 def container_resources(resources: Resources) -> dict[str, dict[str, str]]:
-    """Return a container's ``resources`` block from config."""
+    """Return a container's ``resources`` block from config.
+
+    Extended resources (``nvidia.com/gpu``) pass through as given; the
+    scheduler then places the pod on a node that has them. ``pids`` is not a
+    container resource in Kubernetes (the kubelet's ``podPidsLimit`` is).
+    """
     out: dict[str, dict[str, str]] = {}
     for key, amounts in (("requests", resources.requests), ("limits", resources.limits)):
         values = {k: v for k, v in (("cpu", amounts.cpu), ("memory", amounts.memory)) if v}
+        values.update(amounts.extended)
         if values:
             out[key] = values
     return out

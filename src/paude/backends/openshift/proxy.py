@@ -23,6 +23,7 @@ from paude.backends.openshift.objects import (
     PROXY_USER,
     ROLE_PROXY,
     ClusterSettings,
+    container_resources,
     labels,
     metadata,
     proxy_auth_name,
@@ -46,10 +47,6 @@ _WRITABLE_DIRS = {
     "spool": "/var/spool/squid",
     "run": "/run/squid",
     "tmp": "/tmp",
-}
-_PROXY_RESOURCES = {
-    "requests": {"cpu": "50m", "memory": "64Mi"},
-    "limits": {"cpu": "500m", "memory": "256Mi"},
 }
 
 
@@ -117,7 +114,7 @@ def _proxy_container(domains: Allowlist, settings: ClusterSettings) -> dict[str,
         "ports": [{"name": "proxy", "containerPort": PROXY_PORT, "protocol": "TCP"}],
         "readinessProbe": probe,
         "livenessProbe": {**probe, "initialDelaySeconds": 10},
-        "resources": _PROXY_RESOURCES,
+        "resources": container_resources(settings.proxy_resources),
         "securityContext": {**restricted_container_context(), "readOnlyRootFilesystem": True},
         "volumeMounts": mounts,
     }

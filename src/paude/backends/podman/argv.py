@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from paude.backends.podman.names import PODMAN, Names, build_attach_argv, build_exec_argv
+from paude.config.models import Resources
 from paude.facts import (
     CLAUDE_JSON_SEED,
     CLAUDE_SEED_DIR,
@@ -28,6 +29,7 @@ from paude.naming import (
     LABEL_WORKSPACE,
     MANAGED_BY,
 )
+from paude.quantity import cpu_shares, quantity_bytes, quantity_cpus
 
 PROXY_HOST = "paude-proxy"
 
@@ -50,6 +52,30 @@ class AgentRun:
     user_args: tuple[str, ...] = ()  # --userns / --user, chosen by the executor
     # Inside the workspace, mounted over themselves: (path, read-only).
     guard_mounts: tuple[tuple[str, bool], ...] = ()
+    resources: Resources | None = None  # None: no limits
+
+
+def build_resource_args(resources: Resources) -> list[str]:
+    """Return podman's limit flags for ``resources`` (as the kubelet maps them).
+
+    Memory limit without swap (``--memory-swap`` equal to it), as on a
+    Kubernetes node; a CPU request becomes cgroup shares. Extended resources
+    (GPUs) have no podman equivalent here: the backend warns about them.
+    """
+    limits, requests = resources.limits, resources.requests
+    args: list[str] = []
+    if limits.memory:
+        size = str(quantity_bytes(limits.memory))
+        args += ["--memory", size, "--memory-swap", size]
+    if requests.memory:
+        args += ["--memory-reservation", str(quantity_bytes(requests.memory))]
+    if limits.cpu:
+        args += ["--cpus", quantity_cpus(limits.cpu)]
+    if requests.cpu:
+        args += ["--cpu-shares", str(cpu_shares(requests.cpu))]
+    if limits.pids:
+        args += ["--pids-limit", str(limits.pids)]
+    return args
 
 
 def session_labels(names: Names, *, role: str, network: str) -> dict[str, str]:
@@ -113,7 +139,8 @@ def proxy_ip_for_subnet(subnet: str) -> str:
 
 
 def build_proxy_run_argv(
-    names: Names, *, image: str, proxy_ip: str, squid_conf_path: str, created_at: str
+    names: Names, *, image: str, proxy_ip: str, squid_conf_path: str, created_at: str,
+    resources: Resources | None = None,
 ) -> list[str]:
     """Return argv starting the session's squid proxy.
 
@@ -129,6 +156,7 @@ def build_proxy_run_argv(
         "--network", names.egress_network,
         "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",
+        *(build_resource_args(resources) if resources else []),
         "-v", f"{squid_conf_path}:{SQUID_CONF_PATH}:ro,Z",
         image,
     ]
@@ -158,6 +186,8 @@ def build_agent_run_argv(run: AgentRun) -> list[str]:
         argv += ["--network", run.names.egress_network]
     argv += [*run.user_args, "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
              "--init", "--hostname", run.names.session]
+    if run.resources is not None:
+        argv += build_resource_args(run.resources)
     argv += ["-v", f"{run.workspace}:{run.workspace}:z", "-w", run.workspace]
     # podman mounts parents first, so these land on top of the workspace.
     for path, read_only in run.guard_mounts:

@@ -37,6 +37,8 @@ from paude.squid import render_squid_conf
 from paude.trust.git import apply_mount_points
 
 T = TypeVar("T")
+# What podman prints (and then runs the container without limits) on such hosts.
+ROOTLESS_V1_NOTICE = "Resource limits are not supported and ignored on cgroups V1 rootless"
 
 
 def _parallel(*calls: Callable[[], T]) -> list[T]:
@@ -82,6 +84,8 @@ class PodmanBackend:
             egress_subnet=candidate_subnets(spec.name, EGRESS_POOL)[0],
             user_args=tuple(user_args(os.geteuid(), spec.workspace.stat().st_uid)),
             created_at=_now(),
+            resources=self.config.backend.resources,
+            proxy_resources=self.config.backend.proxy_resources,
         )
 
     def start_session(self, spec: SessionSpec) -> Session:
@@ -102,6 +106,10 @@ class PodmanBackend:
         tags = _parallel(*(lambda i=i: self._ensure(i, spec.rebuild) for i in images))
         if by_role.get("agent") and spec.rebuild:
             self.reporter.warn(f"session {spec.name} keeps its image until you stop it")
+        extended = self.config.backend.resources.limits.extended
+        if extended and not by_role.get("agent"):
+            self.reporter.warn(f"the podman backend ignores {', '.join(extended)}: extended"
+                               " resources such as GPUs apply on OpenShift only")
         _SessionStarter(self, spec, by_role, tags).start()
         verb = "Started" if not by_role else "Restarted"
         network = "unrestricted" if spec.allow_network else "restricted"
@@ -181,6 +189,8 @@ class _SessionStarter:
     def __init__(self, backend: PodmanBackend, spec: SessionSpec,
                  by_role: dict[str, Container], tags: list[str]) -> None:
         self.runner = backend.runner
+        self.reporter = backend.reporter
+        self.config = backend.config
         self.spec = spec
         self.by_role = by_role
         self.tags = tags
@@ -218,7 +228,8 @@ class _SessionStarter:
         if proxy is None:
             argv = pa.build_proxy_run_argv(
                 self.names, image=self.tags[1], proxy_ip=proxy_ip,
-                squid_conf_path=str(squid_conf_path(self.spec.name)), created_at=_now())
+                squid_conf_path=str(squid_conf_path(self.spec.name)), created_at=_now(),
+                resources=self.config.backend.proxy_resources)
             self._run_or_adopt(argv, self.names.proxy)
         elif not proxy.running:
             self.runner.run(["podman", "start", self.names.proxy], timeout=TIMEOUT_CREATE)
@@ -231,22 +242,26 @@ class _SessionStarter:
             run = build_agent_run(
                 self.spec, image=self.tags[0], proxy_ip=proxy_ip,
                 user_args=tuple(user_args(os.geteuid(), self.spec.workspace.stat().st_uid)),
-                created_at=_now())
-            self._run_or_adopt(pa.build_agent_run_argv(run), self.names.agent,
-                               env=dict(self.spec.env))
+                created_at=_now(), resources=self.config.backend.resources)
+            stderr = self._run_or_adopt(pa.build_agent_run_argv(run), self.names.agent,
+                                        env=dict(self.spec.env))
+            if ROOTLESS_V1_NOTICE in stderr:
+                self.reporter.warn(
+                    "resource limits are ignored: rootless podman cannot set them on a cgroup v1"
+                    " host (run rootful, or boot with cgroup v2)")
         elif not agent.running:
             self.runner.run(["podman", "start", self.names.agent], timeout=TIMEOUT_CREATE)
 
     def _run_or_adopt(self, argv: list[str], container: str,
-                      env: dict[str, str] | None = None) -> None:
+                      env: dict[str, str] | None = None) -> str:
         """``podman run`` ``container``, or start the one that appeared meanwhile.
 
         The session lock keeps paude commands apart, but a ``podman run`` of a
         paude killed with ``kill -9`` goes on by itself and can create the
-        container after this start listed none.
+        container after this start listed none. Returns podman's stderr.
         """
         try:
-            self.runner.run(argv, timeout=TIMEOUT_CREATE, env=env)
+            return self.runner.run(argv, timeout=TIMEOUT_CREATE, env=env).stderr
         except CommandFailedError as err:
             if "already in use" not in err.stderr:
                 raise
@@ -254,7 +269,7 @@ class _SessionStarter:
                                      container], timeout=TIMEOUT_INSPECT)
             require_ours(json.loads(found.stdout or "null"), self.spec.name,
                          what=f"container {container}")
-            self.runner.run(["podman", "start", container], timeout=TIMEOUT_CREATE)
+            return self.runner.run(["podman", "start", container], timeout=TIMEOUT_CREATE).stderr
 
 
 def _now() -> str:

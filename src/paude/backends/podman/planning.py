@@ -6,6 +6,7 @@ from pathlib import Path
 
 from paude.backends.base import SessionSpec
 from paude.backends.podman import argv as pa
+from paude.config.models import Resources
 from paude.container.image import ImageSpec, build_context, build_image_argv, build_image_tag
 from paude.facts import AGENT_UID
 from paude.plan import Argv, File, Plan, Step
@@ -41,6 +42,8 @@ def build_session_plan(
     egress_subnet: str,
     user_args: tuple[str, ...],
     created_at: str,
+    resources: Resources | None = None,
+    proxy_resources: Resources | None = None,
 ) -> Plan:
     """Return every step that starts ``spec`` from nothing."""
     names = pa.Names(spec.name)
@@ -60,9 +63,10 @@ def build_session_plan(
                           "create the session's internal network (the next free /24 if taken)"))
         steps.append(Argv(tuple(pa.build_proxy_run_argv(
             names, image=build_image_tag(proxy_image), proxy_ip=proxy_ip,
-            squid_conf_path=squid_conf_path, created_at=created_at)), "start the proxy"))
+            squid_conf_path=squid_conf_path, created_at=created_at,
+            resources=proxy_resources)), "start the proxy"))
     run = build_agent_run(spec, image=build_image_tag(agent_image), proxy_ip=proxy_ip,
-                          user_args=user_args, created_at=created_at)
+                          user_args=user_args, created_at=created_at, resources=resources)
     steps.append(Argv(tuple(pa.build_agent_run_argv(run)), "start the agent"))
     return Plan(tuple(steps))
 
@@ -88,6 +92,7 @@ def build_agent_run(
     proxy_ip: str | None,
     user_args: tuple[str, ...],
     created_at: str,
+    resources: Resources | None = None,
 ) -> pa.AgentRun:
     """Return the agent's run inputs for ``spec`` (pure)."""
     creds = spec.credentials
@@ -99,7 +104,8 @@ def build_agent_run(
         names=pa.Names(spec.name), image=image, workspace=str(spec.workspace),
         created_at=created_at, proxy_ip=proxy_ip, passthrough_env=dict(spec.env),
         mounts=mounts, claude_args=args, user_args=user_args,
-        guard_mounts=tuple((m.path, m.read_only) for m in spec.guard_mounts))
+        guard_mounts=tuple((m.path, m.read_only) for m in spec.guard_mounts),
+        resources=resources)
 
 
 def _str(path: Path | None) -> str | None:
