@@ -27,6 +27,11 @@ CREDENTIALS_ROOT = "/run/paude"
 SEED_DIR = f"{CREDENTIALS_ROOT}/seed"
 CLAUDE_SEED_DIR = f"{SEED_DIR}/claude"
 CLAUDE_JSON_SEED = f"{SEED_DIR}/claude.json"
+# Why the entrypoint stopped a session, kept across a container restart (an
+# emptyDir on Kubernetes), and the exit codes it stops with, by reason (the
+# entrypoint repeats them: EXIT_IDLE, EXIT_MAX, EXIT_OOM; a unit test compares).
+STATE_DIR = f"{CREDENTIALS_ROOT}/state"
+STOP_CODES = {80: "idle", 81: "max", 82: "oom"}
 
 # The proxy image runs `squid -N -f SQUID_CONF_PATH`; the backend mounts the file.
 SQUID_CONF_DIR = "/etc/squid/paude"

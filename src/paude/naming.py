@@ -21,6 +21,9 @@ LABEL_ROLE = "paude.io/role"
 LABEL_WORKSPACE = "paude.io/workspace"
 LABEL_BACKEND = "paude.io/backend"
 LABEL_NETWORK = "paude.io/network"
+# The session's configured timeouts (podman: the reason of a stop names them).
+LABEL_TIMEOUT_IDLE = "paude.io/timeout-idle"
+LABEL_TIMEOUT_MAX = "paude.io/timeout-max"
 MANAGED_BY = "paude"
 
 

@@ -15,6 +15,7 @@ from paude.container.files import (
     render_containerfile,
     shipped_files,
 )
+from paude.facts import STATE_DIR, STOP_CODES
 
 DATA = resources.files("paude.container").joinpath("data")
 
@@ -82,3 +83,10 @@ def test_proxy_runs_squid_in_foreground_with_mounted_config() -> None:
     assert "chown -R proxy:0 /var/log/squid" in text
     assert "USER 13" in text  # numeric non-root: runAsNonRoot admits it
     assert "COPY" not in text
+
+
+def test_entrypoint_stop_codes_are_the_ones_paude_reads() -> None:
+    text = read_data("paude-entrypoint").decode()
+    for code, reason in STOP_CODES.items():
+        assert f"EXIT_{reason.upper()}={code}\n" in text
+    assert f"STATE_DIR={STATE_DIR}\n" in text

@@ -80,3 +80,20 @@ def test_to_dict_has_stable_keys() -> None:
 def test_empty_output_means_no_sessions() -> None:
     assert group_sessions(parse_ps_json("")) == []
     assert group_sessions(parse_ps_json("[]")) == []
+
+
+@pytest.mark.parametrize(("code", "labels", "detail"), [
+    (80, {"paude.io/timeout-idle": "4h"}, "idle 4h"),
+    (81, {"paude.io/timeout-max": "1d"}, "max 1d"),
+    (82, {}, "oom"),
+    (0, {}, "the agent container is exited"),
+])
+def test_a_stopped_agent_says_why(code: int, labels: dict[str, str], detail: str) -> None:
+    data: list[dict[str, Any]] = json.loads(CAPTURE.read_text())
+    for item in data:
+        if item["Names"][0] == "paude-ws1-c23e08-agent":
+            item.update(State="exited", ExitCode=code)
+            item["Labels"].update(labels)
+    session = next(s for s in group_sessions(parse_ps_json(json.dumps(data)))
+                   if s.name == "ws1-c23e08")
+    assert (session.status, session.detail) == (SessionStatus.STOPPED, detail)

@@ -25,6 +25,7 @@ from paude.facts import (
     SEED_DIR,
     SQUID_CONF_DIR,
     SQUID_CONF_PATH,
+    STATE_DIR,
     TMUX_CONF_PATH,
 )
 
@@ -160,11 +161,13 @@ def _agent_dir_lines() -> list[str]:
     # (applied after the user's setup command, which may add files to HOME),
     # and HOME is explicit because that UID has no passwd entry. /etc/passwd
     # is group-writable so the entrypoint can add one (see paude-entrypoint).
-    dirs = f"{AGENT_HOME} {DEFAULT_WORKSPACE} {SEED_DIR}"
+    dirs = f"{AGENT_HOME} {DEFAULT_WORKSPACE} {SEED_DIR} {STATE_DIR}"
     return [
         f"RUN mkdir -p {dirs} \\\n"
         f"    && chgrp -R 0 {dirs} /etc/passwd \\\n"
-        f"    && chmod -R g=u {dirs} /etc/passwd",
+        f"    && chmod -R g=u {dirs} /etc/passwd \\\n"
+        # The agent writes why its session stopped here (rootless: as uid 1000).
+        f"    && chown {AGENT_UID} {STATE_DIR}",
         f"ENV HOME={AGENT_HOME} PAUDE_WORKSPACE={DEFAULT_WORKSPACE}",
         f"WORKDIR {DEFAULT_WORKSPACE}",
     ]

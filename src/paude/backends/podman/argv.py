@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from paude.backends.podman.names import PODMAN, Names, build_attach_argv, build_exec_argv
-from paude.config.models import Resources
+from paude.config.models import Resources, Timeouts
 from paude.facts import (
     CLAUDE_JSON_SEED,
     CLAUDE_SEED_DIR,
@@ -26,6 +26,8 @@ from paude.naming import (
     LABEL_NETWORK,
     LABEL_ROLE,
     LABEL_SESSION,
+    LABEL_TIMEOUT_IDLE,
+    LABEL_TIMEOUT_MAX,
     LABEL_WORKSPACE,
     MANAGED_BY,
 )
@@ -53,6 +55,7 @@ class AgentRun:
     # Inside the workspace, mounted over themselves: (path, read-only).
     guard_mounts: tuple[tuple[str, bool], ...] = ()
     resources: Resources | None = None  # None: no limits
+    timeouts: Timeouts = Timeouts()  # enforced by the entrypoint's watch
 
 
 def build_resource_args(resources: Resources) -> list[str]:
@@ -76,6 +79,16 @@ def build_resource_args(resources: Resources) -> list[str]:
     if limits.pids:
         args += ["--pids-limit", str(limits.pids)]
     return args
+
+
+def timeout_env(timeouts: Timeouts) -> dict[str, str]:
+    """Return the variables that tell the agent's entrypoint its timeouts."""
+    out = {}
+    if timeouts.idle:
+        out["PAUDE_TIMEOUT_IDLE"] = timeouts.idle
+    if timeouts.max:
+        out["PAUDE_TIMEOUT_MAX"] = timeouts.max
+    return out
 
 
 def session_labels(names: Names, *, role: str, network: str) -> dict[str, str]:
@@ -179,6 +192,11 @@ def build_agent_run_argv(run: AgentRun) -> list[str]:
     labels = session_labels(run.names, role="agent", network=network)
     labels[LABEL_WORKSPACE] = run.workspace
     labels["paude.io/created"] = run.created_at
+    timeouts = timeout_env(run.timeouts)
+    if run.timeouts.idle:
+        labels[LABEL_TIMEOUT_IDLE] = run.timeouts.idle
+    if run.timeouts.max:
+        labels[LABEL_TIMEOUT_MAX] = run.timeouts.max
     argv = [PODMAN, "run", "-d", "--name", run.names.agent, *_label_args(labels)]
     if run.proxy_ip:
         argv += ["--network", run.names.network, "--add-host", f"{PROXY_HOST}:{run.proxy_ip}"]
@@ -197,7 +215,7 @@ def build_agent_run_argv(run: AgentRun) -> list[str]:
     # The host's own proxy settings must not leak in: only ours are set.
     argv.append("--http-proxy=false")
     fixed = {**build_proxy_env(run.proxy_ip), "PAUDE_WORKSPACE": run.workspace,
-             "PAUDE_SESSION": run.names.session, **run.fixed_env}
+             "PAUDE_SESSION": run.names.session, **timeouts, **run.fixed_env}
     argv += [arg for key in sorted(fixed) for arg in ("-e", f"{key}={fixed[key]}")]
     for key in sorted(run.passthrough_env):
         # Names only: podman copies each value from its own environment, so

@@ -86,6 +86,7 @@ class PodmanBackend:
             created_at=_now(),
             resources=self.config.backend.resources,
             proxy_resources=self.config.backend.proxy_resources,
+            timeouts=self.config.backend.timeout,
         )
 
     def start_session(self, spec: SessionSpec) -> Session:
@@ -164,7 +165,7 @@ class PodmanBackend:
         if session is None:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
         if session.status is SessionStatus.STOPPED:
-            raise PaudeError(f"session {name} is stopped",
+            raise PaudeError(f"session {name} is stopped ({session.detail})",
                              hint="Run paude in its workspace to start it again.")
         if session.status is SessionStatus.ERROR:
             # e.g. `podman rmi -f` of its image, which removes the container too
@@ -242,7 +243,8 @@ class _SessionStarter:
             run = build_agent_run(
                 self.spec, image=self.tags[0], proxy_ip=proxy_ip,
                 user_args=tuple(user_args(os.geteuid(), self.spec.workspace.stat().st_uid)),
-                created_at=_now(), resources=self.config.backend.resources)
+                created_at=_now(), resources=self.config.backend.resources,
+                timeouts=self.config.backend.timeout)
             stderr = self._run_or_adopt(pa.build_agent_run_argv(run), self.names.agent,
                                         env=dict(self.spec.env))
             if ROOTLESS_V1_NOTICE in stderr:

@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paude.backends.base import Session, SessionStatus
-from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, LABEL_WORKSPACE
+from paude.facts import STOP_CODES
+from paude.naming import (
+    LABEL_NETWORK,
+    LABEL_ROLE,
+    LABEL_SESSION,
+    LABEL_TIMEOUT_IDLE,
+    LABEL_TIMEOUT_MAX,
+    LABEL_WORKSPACE,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,7 @@ class Container:
     state: str  # "running", "exited", "created", ...
     labels: dict[str, str]
     created: int  # unix seconds
+    exit_code: int = 0  # of its last run, when it is not running
 
     @property
     def running(self) -> bool:
@@ -36,16 +45,28 @@ def parse_ps_json(text: str) -> list[Container]:
             state=str(item.get("State", "")).lower(),
             labels=dict(item.get("Labels") or {}),
             created=int(item.get("Created", 0) or 0),
+            exit_code=int(item.get("ExitCode", 0) or 0),
         )
         for item in data
     ]
+
+
+def stop_reason(agent: Container) -> str:
+    """Return why the agent's container stopped: ``idle 4h``, ``max 1d``, ``oom``, or its state."""
+    reason = STOP_CODES.get(agent.exit_code)
+    label = {"idle": LABEL_TIMEOUT_IDLE, "max": LABEL_TIMEOUT_MAX}.get(reason or "")
+    if label is not None:
+        return f"{reason} {agent.labels.get(label, '')}".strip()
+    if reason is not None:
+        return reason
+    return f"the agent container is {agent.state}"
 
 
 def _status(agent: Container | None, proxy: Container | None) -> tuple[SessionStatus, str]:
     if agent is None:
         return SessionStatus.ERROR, "the agent container is missing"
     if not agent.running:
-        return SessionStatus.STOPPED, f"the agent container is {agent.state}"
+        return SessionStatus.STOPPED, stop_reason(agent)
     restricted = agent.labels.get(LABEL_NETWORK) == "restricted"
     if restricted and (proxy is None or not proxy.running):
         return SessionStatus.DEGRADED, "the proxy is not running: the agent has no network"

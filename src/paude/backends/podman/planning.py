@@ -6,13 +6,14 @@ from pathlib import Path
 
 from paude.backends.base import SessionSpec
 from paude.backends.podman import argv as pa
-from paude.config.models import Resources
+from paude.config.models import Resources, Timeouts
 from paude.container.image import ImageSpec, build_context, build_image_argv, build_image_tag
 from paude.facts import AGENT_UID
 from paude.plan import Argv, File, Plan, Step
 from paude.squid import render_squid_conf
 
 CONTEXT_PLACEHOLDER = "<build-context>"
+NO_TIMEOUTS = Timeouts()
 
 
 def _image_steps(image: ImageSpec) -> list[Step]:
@@ -44,6 +45,7 @@ def build_session_plan(
     created_at: str,
     resources: Resources | None = None,
     proxy_resources: Resources | None = None,
+    timeouts: Timeouts = NO_TIMEOUTS,
 ) -> Plan:
     """Return every step that starts ``spec`` from nothing."""
     names = pa.Names(spec.name)
@@ -66,7 +68,8 @@ def build_session_plan(
             squid_conf_path=squid_conf_path, created_at=created_at,
             resources=proxy_resources)), "start the proxy"))
     run = build_agent_run(spec, image=build_image_tag(agent_image), proxy_ip=proxy_ip,
-                          user_args=user_args, created_at=created_at, resources=resources)
+                          user_args=user_args, created_at=created_at, resources=resources,
+                          timeouts=timeouts)
     steps.append(Argv(tuple(pa.build_agent_run_argv(run)), "start the agent"))
     return Plan(tuple(steps))
 
@@ -93,6 +96,7 @@ def build_agent_run(
     user_args: tuple[str, ...],
     created_at: str,
     resources: Resources | None = None,
+    timeouts: Timeouts = NO_TIMEOUTS,
 ) -> pa.AgentRun:
     """Return the agent's run inputs for ``spec`` (pure)."""
     creds = spec.credentials
@@ -105,7 +109,7 @@ def build_agent_run(
         created_at=created_at, proxy_ip=proxy_ip, passthrough_env=dict(spec.env),
         mounts=mounts, claude_args=args, user_args=user_args,
         guard_mounts=tuple((m.path, m.read_only) for m in spec.guard_mounts),
-        resources=resources)
+        resources=resources, timeouts=timeouts)
 
 
 def _str(path: Path | None) -> str | None:
