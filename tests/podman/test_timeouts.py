@@ -38,15 +38,18 @@ def paude_command(cli: PaudeCLI) -> str:
 
 
 def test_idle_timeout_stops_a_detached_session_and_paude_resumes_it(paude_cli: PaudeCLI) -> None:
-    paude_cli.configure({"backend": {"timeout": {"idle": "5s"}}})
+    paude_cli.configure({"backend": {"timeout": {"idle": "20s"}}})
+    (paude_cli.workspace / "agent.txt").write_text("agent-work\n")  # the bind-mounted tree
     name = paude_cli.start()
-    paude_cli.run("exec", "--", "sh", "-c", "echo agent-work > agent.txt")
     stopped = wait_stopped(paude_cli, name)
-    assert stopped["detail"] == "idle 5s"
-    assert "stopped (idle 5s)" in paude_cli.run("sessions").stdout
+    assert stopped["detail"] == "idle 20s"
+    paude_cli.extra_env["COLUMNS"] = "300"  # the table, not cut to fit
+    row = next(line for line in paude_cli.run("sessions").stdout.splitlines()
+               if line.startswith(name))
+    assert "stopped (idle 20s)" in row
     assert (paude_cli.workspace / "agent.txt").read_text() == "agent-work\n"
     refused = paude_cli.run("attach", name, check=False)
-    assert refused.returncode == 1 and "is stopped (idle 5s)" in refused.stderr
+    assert refused.returncode == 1 and "is stopped (idle 20s)" in refused.stderr
     assert paude_cli.start() == name  # `paude` in the workspace: the same session again
     assert session(paude_cli, name)["status"] == "running"
     out = paude_cli.run("exec", "--", "cat", "agent.txt").stdout
