@@ -68,9 +68,9 @@ def test_an_attached_client_keeps_idle_off_and_max_still_stops(
     wait_until("the agent's screen", lambda: "Claude Code" in terminal.screen(), seconds=60)
     stopped = wait_stopped(paude_cli, name)
     assert stopped["detail"] == "max 40s"
-    wait_until("the client to see its session end",
-               lambda: "[exited]" in terminal.screen() or "server exited" in terminal.screen(),
-               shown=terminal.screen)
+    terminal.type("echo attach-ended", "Enter")  # typed into the shell once paude returns
+    wait_until("the attached paude to return to the shell",
+               lambda: "\nattach-ended" in terminal.screen(), shown=terminal.screen)
     paude_cli.start()
     assert session(paude_cli, name)["status"] == "running"
 
@@ -118,7 +118,7 @@ def test_an_agent_past_its_memory_limit_is_killed_and_the_session_says_oom(
     (fake / "claude").chmod(0o755)
     path = f"{fake}:/usr/local/bin:/usr/bin:/bin"
     paude_cli.run("exec", "--", "tmux", "respawn-window", "-k", "-t", "paude",
-                  "-e", "PAUDE_AGENT_WINDOW=1", "-e", f"PATH={path}", "paude-entrypoint")
+                  "env", "PAUDE_AGENT_WINDOW=1", f"PATH={path}", "paude-entrypoint")
     stopped = wait_stopped(paude_cli, name)
     assert stopped["detail"] == "oom"
     agent = json.loads(paude_cli.podman("inspect", f"paude-{name}-agent").stdout)[0]
