@@ -72,7 +72,10 @@ def test_an_attached_client_keeps_idle_off_and_max_still_stops(
     wait_until("the attached paude to return to the shell",
                lambda: "\nattach-ended" in terminal.screen(), shown=terminal.screen)
     paude_cli.start()
-    assert session(paude_cli, name)["status"] == "running"
+    agent = f"paude-{name}-agent"
+    state = json.loads(paude_cli.podman("inspect", agent).stdout)[0]["State"]
+    assert session(paude_cli, name)["status"] == "running", (
+        state, paude_cli.podman("logs", agent).stderr)
 
 
 def _cgroup_v1_rootless(cli: PaudeCLI) -> bool:

@@ -35,8 +35,9 @@ from paude.backends.openshift.policies import (
     build_proxy_policy,
 )
 from paude.backends.openshift.proxy import build_proxy_auth_secret, parse_proxy_password
-from paude.config.models import Amounts, BackendConfig, Resources
+from paude.config.models import Amounts, BackendConfig, Resources, Timeouts
 from paude.domains import Allowlist
+from paude.facts import STATE_DIR
 from paude.plan import Manifest
 
 DOMAINS = (".googleapis.com", "api.anthropic.com")
@@ -124,7 +125,11 @@ def test_agent_container_env_resources_and_workspace() -> None:
     }
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert "readOnly" not in mounts["/workspace"]
-    assert all(m["readOnly"] for path, m in mounts.items() if path != "/workspace")
+    # Writable: the workspace and the entrypoint's stop record (an emptyDir).
+    writable = {"/workspace", STATE_DIR}
+    assert all(m["readOnly"] for path, m in mounts.items() if path not in writable)
+    volumes = {v["name"]: v for v in pod_spec()["volumes"]}
+    assert volumes[mounts[STATE_DIR]["name"]] == {"name": "state", "emptyDir": {}}
     claim = pod_spec()["volumes"][0]["persistentVolumeClaim"]["claimName"]
     assert claim == "paude-demo-workspace"
 
@@ -338,3 +343,18 @@ def test_proxy_resources_come_from_the_configuration() -> None:
     default = by_kind(build_session_objects(spec(), SETTINGS), "Deployment")[0]
     assert default["spec"]["template"]["spec"]["containers"][0]["resources"] == {
         "requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+
+
+def test_timeouts_reach_the_agents_entrypoint_which_waits_when_stopped() -> None:
+    settings = ClusterSettings(namespace="team-a", timeouts=Timeouts(idle="4h", max="1d"))
+    pod = build_agent_statefulset(spec(), settings)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["PAUDE_TIMEOUT_IDLE"], env["PAUDE_TIMEOUT_MAX"]) == ("4h", "1d")
+    assert env["PAUDE_ON_STOP"] == "wait"
+    # Alive while stopped (else the kubelet kills the waiting container again).
+    assert container["livenessProbe"]["exec"]["command"][-1] == "--paude-probe"
+    assert container["readinessProbe"]["exec"]["command"] == ["tmux", "has-session", "-t", "paude"]
+    assert container["terminationMessagePolicy"] == "File"
+    untimed = pod_spec()["containers"][0]
+    assert not {e["name"] for e in untimed["env"]} & {"PAUDE_TIMEOUT_IDLE", "PAUDE_TIMEOUT_MAX"}

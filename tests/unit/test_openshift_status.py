@@ -225,3 +225,34 @@ def test_a_failed_networkpolicy_check_refuses_the_start_in_one_line() -> None:
     assert parse_pod_state(_netpol_check({"running": {}})).error is None
     assert parse_pod_state(_netpol_check({"terminated": {"exitCode": 0}})).error is None
     assert parse_pod_state(_netpol_check({"terminated": {"exitCode": 1}})).error is None
+
+
+def _stopped_pod(ready: bool, state: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    pod = copy.deepcopy(RUNNING)
+    pod["status"]["conditions"][1]["status"] = "True" if ready else "False"
+    pod["status"]["containerStatuses"][0].update(ready=ready, state=state, lastState=last)
+    return pod
+
+
+@pytest.mark.parametrize(("pod", "status", "detail"), [
+    # The entrypoint stopped it (exit 80, message), the kubelet restarted it, it waits.
+    (_stopped_pod(False, {"running": {}},
+                  {"terminated": {"exitCode": 80, "message": "idle 4h", "reason": "Error"}}),
+     SessionStatus.STOPPED, "idle 4h"),
+    # Between the exit and the restart (the kubelet's back-off).
+    (_stopped_pod(False, {"waiting": {"reason": "CrashLoopBackOff"}},
+                  {"terminated": {"exitCode": 81, "message": "max 1d"}}),
+     SessionStatus.STOPPED, "max 1d"),
+    (_stopped_pod(False, {"terminated": {"exitCode": 82}}, {}), SessionStatus.STOPPED, "oom"),
+    (_stopped_pod(False, {"running": {}}, {"terminated": {"exitCode": 137,
+                                                          "reason": "OOMKilled"}}),
+     SessionStatus.STOPPED, "oom"),
+    # Resumed: ready again, whatever ended the container before.
+    (_stopped_pod(True, {"running": {}}, {"terminated": {"exitCode": 80, "message": "idle 4h"}}),
+     SessionStatus.RUNNING, ""),
+])
+def test_a_session_its_entrypoint_stopped_says_why(
+    pod: dict[str, Any], status: SessionStatus, detail: str
+) -> None:
+    session = build_session(STS, pod, proxy_ready=True)
+    assert (session.status, session.detail) == (status, detail)

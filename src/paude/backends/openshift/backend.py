@@ -47,6 +47,7 @@ from paude.backends.openshift.objects import (
     workspace_claim,
 )
 from paude.backends.openshift.proxy import build_proxy_auth_secret, parse_proxy_password
+from paude.backends.openshift.resume import resume_if_stopped
 from paude.backends.openshift.staleness import stale_credentials
 from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
@@ -170,6 +171,10 @@ class OpenShiftBackend:
         if not spec.allow_network:
             self._ensure_proxy_auth(spec.allowed_domains)
         applied = self._apply_plan(plan)
+        if had_workspace:
+            resume_if_stopped(self._api, self.runner, self.reporter, session=spec.name,
+                              cli=self._cli(),
+                              target=self._target(spec.name), timeout=self._ready_timeout)
         try:
             pod = self._wait_ready(spec)
         except (ImagePullError, NetworkPolicyError):

@@ -234,8 +234,11 @@ class KubeClient:
         labels: dict[str, str] | None = None,
         owner: tuple[str, str],
         timeout: float,
+        until: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
         """Watch pod ``name`` (or the pods matching ``labels``) until one is Running and Ready.
+
+        ``until`` replaces "Running and Ready" (e.g. "its container runs").
 
         ``owner`` is the ``(kind, name)`` whose Warning events explain a pod
         that never appears.
@@ -265,7 +268,7 @@ class KubeClient:
                 state = parse_pod_state(pod)
                 if state.error is not None:
                     raise state.error
-                if state.ready and op != "DELETED":
+                if (until(pod) if until else state.ready) and op != "DELETED":
                     return pod
                 waiting = state.waiting
         err = pending_error(shown, waiting, self.warning_events(*owner))

@@ -56,7 +56,14 @@ from paude.backends.openshift.proxy import (
     build_proxy_deployment,
     build_proxy_service,
 )
-from paude.facts import CLAUDE_SEED_DIR, CREDENTIALS_ROOT, DEFAULT_WORKSPACE, TMUX_SESSION
+from paude.facts import (
+    CLAUDE_SEED_DIR,
+    CREDENTIALS_ROOT,
+    DEFAULT_WORKSPACE,
+    ENTRYPOINT_PATH,
+    STATE_DIR,
+    TMUX_SESSION,
+)
 from paude.naming import LABEL_NETWORK, LABEL_WORKSPACE
 from paude.plan import Manifest, Plan
 
@@ -102,6 +109,12 @@ def secret_env_keys(spec: SessionSpec) -> list[str]:
 
 def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
     env = {"PAUDE_WORKSPACE": DEFAULT_WORKSPACE, "PAUDE_SESSION": spec.name}
+    # A stopped session waits in its restarted container for paude to resume it.
+    env["PAUDE_ON_STOP"] = "wait"
+    for key, value in (("PAUDE_TIMEOUT_IDLE", settings.timeouts.idle),
+                       ("PAUDE_TIMEOUT_MAX", settings.timeouts.max)):
+        if value:
+            env[key] = value
     env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
     env["GIT_CONFIG_GLOBAL"] = f"{CREDENTIALS_ROOT}/git/{GITCONFIG_KEY}"
     # The workspace volume's root is root's (the agent has its group: fsGroup),
@@ -142,10 +155,10 @@ def _credential_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def _agent_container(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
-    probe = {
-        "exec": {"command": ["tmux", "has-session", "-t", TMUX_SESSION]},
-        "periodSeconds": 30,
-    }
+    # Ready: the agent's tmux runs. Alive: that, or the session waits stopped
+    # (a timeout or OOM ended it; the entrypoint waits for paude to resume it).
+    ready = {"exec": {"command": ["tmux", "has-session", "-t", TMUX_SESSION]}, "periodSeconds": 5}
+    alive = {"exec": {"command": [ENTRYPOINT_PATH, "--paude-probe"]}, "periodSeconds": 30}
     _, cred_mounts = _credential_volumes()
     return {
         "name": AGENT_CONTAINER,
@@ -156,9 +169,13 @@ def _agent_container(spec: SessionSpec, settings: ClusterSettings) -> dict[str, 
         "workingDir": DEFAULT_WORKSPACE,
         "resources": container_resources(settings.resources),
         "securityContext": restricted_container_context(),
-        "readinessProbe": probe,
-        "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 3},
-        "volumeMounts": [{"name": "workspace", "mountPath": DEFAULT_WORKSPACE}, *cred_mounts],
+        "readinessProbe": ready,
+        "livenessProbe": {**alive, "initialDelaySeconds": 30, "failureThreshold": 3},
+        # The entrypoint writes why it stopped the session ("idle 4h") here.
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        "volumeMounts": [{"name": "workspace", "mountPath": DEFAULT_WORKSPACE},
+                         {"name": "state", "mountPath": STATE_DIR}, *cred_mounts],
     }
 
 
@@ -211,7 +228,8 @@ def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dic
                     "terminationGracePeriodSeconds": 10,
                     **_init_containers(spec, settings),
                     "containers": [_agent_container(spec, settings)],
-                    "volumes": [workspace, *cred_volumes],
+                    # Survives a container restart, not the pod: a stop's reason.
+                    "volumes": [workspace, {"name": "state", "emptyDir": {}}, *cred_volumes],
                 },
             },
         },

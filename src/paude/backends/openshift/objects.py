@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from paude.config.models import PROXY_RESOURCES, BackendConfig, Resources
+from paude.config.models import PROXY_RESOURCES, BackendConfig, Resources, Timeouts
 from paude.domains import Allowlist
 from paude.facts import AGENT_UID, PROXY_PORT
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
@@ -65,6 +65,7 @@ class ClusterSettings:
     proxy_image: str = DEFAULT_PROXY_IMAGE
     resources: Resources = field(default_factory=Resources)
     proxy_resources: Resources = PROXY_RESOURCES
+    timeouts: Timeouts = field(default_factory=Timeouts)
     storage: str = DEFAULT_STORAGE
     storage_class: str | None = None
     egress_firewall: bool = False
@@ -102,6 +103,7 @@ def cluster_settings(
         proxy_image=sibling_proxy_image(config.image) if config.image else DEFAULT_PROXY_IMAGE,
         resources=config.resources,
         proxy_resources=config.proxy_resources,
+        timeouts=config.timeout,
         egress_firewall=egress_firewall,
         pull_secret=config.pull_secret,
         fs_group=None if scc else WORKSPACE_FS_GROUP,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paude.backends.base import Session, SessionStatus
-from paude.backends.openshift.objects import ROLE_PROXY
+from paude.backends.openshift.objects import AGENT_CONTAINER, ROLE_PROXY
 from paude.backends.openshift.policies import NETPOL_CHECK_CONTAINER, NETPOL_CHECK_EXIT
 from paude.errors import (
     ClusterError,
@@ -19,6 +19,7 @@ from paude.errors import (
     NotLoggedInError,
     PaudeError,
 )
+from paude.facts import STOP_CODES
 from paude.naming import LABEL_NETWORK, LABEL_SESSION, LABEL_WORKSPACE
 
 RBAC_HINT = (
@@ -78,6 +79,40 @@ def _netpol_refusal(statuses: list[dict[str, Any]]) -> NetworkPolicyError | None
                     " or start an unrestricted session (no allowlist): paude --allow-network.",
                 )
     return None
+
+
+
+def _agent_status(pod: dict[str, Any]) -> dict[str, Any]:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") == AGENT_CONTAINER:
+            return dict(cs)
+    return {}
+
+
+def stop_reason(pod: dict[str, Any]) -> str | None:
+    """Return why paude's entrypoint stopped the session (``idle 4h``, ``oom``), or None.
+
+    The agent's container exited with one of :data:`STOP_CODES` and its
+    termination message; the kubelet restarted it, and the entrypoint now
+    waits for a resume. A ready container runs again (resumed), so None.
+    A container the kernel killed whole for memory is ``oom`` as well.
+    """
+    cs = _agent_status(pod)
+    if not cs or cs.get("ready"):
+        return None
+    for state in (cs.get("state") or {}, cs.get("lastState") or {}):
+        ended = state.get("terminated") or {}
+        if ended.get("exitCode") in STOP_CODES:
+            message = str(ended.get("message") or "").strip()
+            return message or STOP_CODES[int(ended["exitCode"])]
+        if ended.get("reason") == "OOMKilled":
+            return "oom"
+    return None
+
+
+def is_agent_running(pod: dict[str, Any]) -> bool:
+    """Answer whether the agent's container runs (ready or not)."""
+    return "running" in (_agent_status(pod).get("state") or {})
 
 
 def image_error(image: str, detail: str) -> ImagePullError:
@@ -146,6 +181,8 @@ def build_session(sts: dict[str, Any], pod: dict[str, Any] | None, proxy_ready: 
     status, detail = SessionStatus.PENDING, ""
     if (sts.get("spec") or {}).get("replicas") == 0:
         status = SessionStatus.STOPPED
+    elif pod is not None and (reason := stop_reason(pod)) is not None:
+        status, detail = SessionStatus.STOPPED, reason
     elif pod is not None:
         state = parse_pod_state(pod)
         if state.error is not None:
