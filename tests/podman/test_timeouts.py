@@ -65,17 +65,21 @@ def test_an_attached_client_keeps_idle_off_and_max_still_stops(
     paude_cli.configure({"backend": {"timeout": {"idle": "4s", "max": "40s"}}})
     name = paude_cli.start()
     terminal.type(paude_command(paude_cli), "Enter")
-    wait_until("the agent's screen", lambda: "Claude Code" in terminal.screen(), seconds=60)
+    wait_until("the agent's screen", lambda: "Claude Code" in terminal.screen(), seconds=90,
+               shown=terminal.screen)
     stopped = wait_stopped(paude_cli, name)
     assert stopped["detail"] == "max 40s"
     terminal.type("echo attach-ended", "Enter")  # typed into the shell once paude returns
     wait_until("the attached paude to return to the shell",
                lambda: "\nattach-ended" in terminal.screen(), shown=terminal.screen)
-    paude_cli.start()
     agent = f"paude-{name}-agent"
+    first = json.loads(paude_cli.podman("inspect", agent).stdout)[0]["State"]["StartedAt"]
+    paude_cli.start()
+    # Started again, and with no client now, its idle timeout holds again.
+    again = wait_stopped(paude_cli, name)
+    assert again["detail"] == "idle 4s"
     state = json.loads(paude_cli.podman("inspect", agent).stdout)[0]["State"]
-    assert session(paude_cli, name)["status"] == "running", (
-        state, paude_cli.podman("logs", agent).stderr)
+    assert state["StartedAt"] != first
 
 
 def _cgroup_v1_rootless(cli: PaudeCLI) -> bool:
