@@ -90,7 +90,8 @@ def _cgroup_v1_rootless(cli: PaudeCLI) -> bool:
 def test_resource_limits_reach_podman(paude_cli: PaudeCLI) -> None:
     paude_cli.configure({"backend": {"resources": SMALL}})
     started = paude_cli.run("--detach")
-    name = json.loads(paude_cli.run("sessions", "--json").stdout)[0]["name"]
+    name = next(s["name"] for s in json.loads(paude_cli.run("sessions", "--json").stdout)
+                if s["workspace"] == str(paude_cli.workspace))
     paude_cli.started.append(name)
     agent = json.loads(paude_cli.podman("inspect", f"paude-{name}-agent").stdout)[0]
     if _cgroup_v1_rootless(paude_cli):
