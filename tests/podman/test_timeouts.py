@@ -60,15 +60,18 @@ def test_idle_timeout_stops_a_detached_session_and_paude_resumes_it(paude_cli: P
 def test_an_attached_client_keeps_idle_off_and_max_still_stops(
     paude_cli: PaudeCLI, terminal: Terminal
 ) -> None:
-    # Idle 4s, max 40s: attached for ten idle periods without an idle stop,
+    # Idle 10s, max 60s: attached for six idle periods without an idle stop,
     # then the max stop, which holds whether or not a client is attached.
-    paude_cli.configure({"backend": {"timeout": {"idle": "4s", "max": "40s"}}})
-    name = paude_cli.start()
+    # `paude` in the terminal starts the session and attaches at once.
+    paude_cli.configure({"backend": {"timeout": {"idle": "10s", "max": "60s"}}})
     terminal.type(paude_command(paude_cli), "Enter")
-    wait_until("the agent's screen", lambda: "Claude Code" in terminal.screen(), seconds=90,
+    wait_until("the agent's screen", lambda: "Claude Code" in terminal.screen(), seconds=300,
                shown=terminal.screen)
+    name = next(s["name"] for s in json.loads(paude_cli.run("sessions", "--json").stdout)
+                if s["workspace"] == str(paude_cli.workspace))
+    paude_cli.started.append(name)
     stopped = wait_stopped(paude_cli, name)
-    assert stopped["detail"] == "max 40s"
+    assert stopped["detail"] == "max 60s"
     terminal.type("echo attach-ended", "Enter")  # typed into the shell once paude returns
     wait_until("the attached paude to return to the shell",
                lambda: "\nattach-ended" in terminal.screen(), shown=terminal.screen)
@@ -77,7 +80,7 @@ def test_an_attached_client_keeps_idle_off_and_max_still_stops(
     paude_cli.start()
     # Started again, and with no client now, its idle timeout holds again.
     again = wait_stopped(paude_cli, name)
-    assert again["detail"] == "idle 4s"
+    assert again["detail"] == "idle 10s"
     state = json.loads(paude_cli.podman("inspect", agent).stdout)[0]["State"]
     assert state["StartedAt"] != first
 
