@@ -206,3 +206,8 @@ def build_list_argv() -> list[str]:
     return [PODMAN, "ps", "-a", "--format", "json",
             "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
             "--filter", f"label={LABEL_BACKEND}=podman"]
+
+
+def build_all_networks_argv() -> list[str]:
+    """Return argv listing every podman network (with its subnets) as JSON."""
+    return [PODMAN, "network", "ls", "--format", "json"]
