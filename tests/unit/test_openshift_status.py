@@ -225,3 +225,12 @@ def test_a_failed_networkpolicy_check_refuses_the_start_in_one_line() -> None:
     assert parse_pod_state(_netpol_check({"running": {}})).error is None
     assert parse_pod_state(_netpol_check({"terminated": {"exitCode": 0}})).error is None
     assert parse_pod_state(_netpol_check({"terminated": {"exitCode": 1}})).error is None
+
+
+def test_an_init_container_that_cannot_pull_is_the_image_error() -> None:
+    waiting = {"waiting": {"reason": "ErrImagePull", "message": "connection refused"}}
+    pod = {"metadata": {"name": "paude-demo-0"}, "status": {"phase": "Pending",
+           "initContainerStatuses": [{"name": "netpol-check", "image": "r:1/a@sha256:0",
+                                      "state": waiting}]}}  # fmt: skip
+    err = parse_pod_state(pod).error
+    assert isinstance(err, ImagePullError) and "r:1/a@sha256:0" in err.message

@@ -48,7 +48,9 @@ def parse_pod_state(pod: dict[str, Any]) -> PodState:
     refused = _netpol_refusal(status.get("initContainerStatuses") or [])
     if refused is not None:
         return PodState(error=refused)
-    for cs in status.get("containerStatuses") or []:
+    # An init container (the NetworkPolicy check) pulls first: its pull error too.
+    for cs in [*(status.get("initContainerStatuses") or []),
+               *(status.get("containerStatuses") or [])]:  # fmt: skip
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in _PULL_ERRORS:
             return PodState(error=image_error(cs.get("image", "?"), waiting.get("message", "")))
