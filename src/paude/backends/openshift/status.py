@@ -19,7 +19,7 @@ from paude.errors import (
     NotLoggedInError,
     PaudeError,
 )
-from paude.naming import LABEL_NETWORK, LABEL_SESSION, LABEL_WORKSPACE
+from paude.naming import LABEL_NETWORK, LABEL_SESSION, LABEL_WORKSPACE, NetworkMode
 
 RBAC_HINT = (
     "Ask a cluster admin to grant paude's Role:"
@@ -144,7 +144,7 @@ def build_session(sts: dict[str, Any], pod: dict[str, Any] | None, proxy_ready: 
     """Return the ``Session`` described by a session's StatefulSet and its pod."""
     meta = sts["metadata"]
     labels = meta.get("labels", {})
-    network = labels.get(LABEL_NETWORK, "restricted")
+    network = NetworkMode.from_label(labels.get(LABEL_NETWORK))
     status, detail = SessionStatus.PENDING, ""
     if (sts.get("spec") or {}).get("replicas") == 0:
         status = SessionStatus.STOPPED
@@ -154,7 +154,7 @@ def build_session(sts: dict[str, Any], pod: dict[str, Any] | None, proxy_ready: 
             status, detail = SessionStatus.ERROR, state.error.message
         elif state.ready:
             status = SessionStatus.RUNNING
-            if network == "restricted" and not proxy_ready:
+            if network is NetworkMode.RESTRICTED and not proxy_ready:
                 status, detail = SessionStatus.DEGRADED, f"{ROLE_PROXY} not ready"
         else:
             detail = state.waiting
@@ -179,6 +179,6 @@ def build_stopped_session(claim: dict[str, Any]) -> Session:
         status=SessionStatus.STOPPED,
         workspace=(meta.get("annotations") or {}).get(LABEL_WORKSPACE, ""),
         created_at=str(meta.get("creationTimestamp", "")),
-        network=labels.get(LABEL_NETWORK, "restricted"),
+        network=NetworkMode.from_label(labels.get(LABEL_NETWORK)),
         detail=f"workspace volume {meta['name']} kept",
     )

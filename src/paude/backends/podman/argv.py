@@ -27,6 +27,7 @@ from paude.naming import (
     LABEL_SESSION,
     LABEL_WORKSPACE,
     MANAGED_BY,
+    NetworkMode,
 )
 
 PROXY_HOST = "paude-proxy"
@@ -52,14 +53,14 @@ class AgentRun:
     guard_mounts: tuple[tuple[str, bool], ...] = ()
 
 
-def session_labels(names: Names, *, role: str, network: str) -> dict[str, str]:
+def session_labels(names: Names, *, role: str, network: NetworkMode) -> dict[str, str]:
     """Return the labels every object of the session carries."""
     return {
         LABEL_MANAGED_BY: MANAGED_BY,
         LABEL_SESSION: names.session,
         LABEL_ROLE: role,
         LABEL_BACKEND: "podman",
-        LABEL_NETWORK: network,
+        LABEL_NETWORK: network.value,
     }
 
 
@@ -74,7 +75,7 @@ def build_network_create_argv(names: Names, *, subnet: str) -> list[str]:
     from forwarding the agent's queries upstream (a DNS exfiltration channel):
     the agent resolves only the proxy, through ``--add-host``.
     """
-    labels = session_labels(names, role="network", network="restricted")
+    labels = session_labels(names, role="network", network=NetworkMode.RESTRICTED)
     return [PODMAN, "network", "create", "--internal", "--disable-dns", "--subnet", subnet,
             "--ip-range", dynamic_range_for_subnet(subnet), *_label_args(labels), names.network]
 
@@ -89,7 +90,7 @@ def build_egress_network_create_argv(
     ``--disable-dns``: the container uses the host's resolvers, as on podman's
     default network.
     """
-    mode = "restricted" if restricted else "unrestricted"
+    mode = NetworkMode.of(allow_network=not restricted)
     labels = session_labels(names, role="egress-network", network=mode)
     return [PODMAN, "network", "create", "--disable-dns", "--subnet", subnet,
             *_label_args(labels), names.egress_network]
@@ -121,7 +122,7 @@ def build_proxy_run_argv(
     keeps the address the agent's hosts file names) and on the session's
     egress network, its only way out.
     """
-    labels = session_labels(names, role="proxy", network="restricted")
+    labels = session_labels(names, role="proxy", network=NetworkMode.RESTRICTED)
     labels["paude.io/created"] = created_at
     return [
         PODMAN, "run", "-d", "--name", names.proxy, *_label_args(labels),
@@ -147,7 +148,7 @@ def build_proxy_env(proxy_ip: str | None) -> dict[str, str]:
 
 def build_agent_run_argv(run: AgentRun) -> list[str]:
     """Return argv starting the agent container (detached; tmux runs inside)."""
-    network = "restricted" if run.proxy_ip else "unrestricted"
+    network = NetworkMode.of(allow_network=run.proxy_ip is None)
     labels = session_labels(run.names, role="agent", network=network)
     labels[LABEL_WORKSPACE] = run.workspace
     labels["paude.io/created"] = run.created_at

@@ -29,7 +29,7 @@ from paude.config.models import PaudeConfig
 from paude.container.image import build_image_tag
 from paude.errors import CommandFailedError, PaudeError, SessionNotFoundError
 from paude.images.preflight import run_preflight
-from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION
+from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, NetworkMode
 from paude.plan import File, Plan
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
 
@@ -124,7 +124,7 @@ class PodmanBackend:
             break
         agent = state.containers.get("agent")
         current = group_sessions(list(state.containers.values()))
-        network = "unrestricted" if spec.allow_network else "restricted"
+        network = spec.network
         if current and current[0].status is SessionStatus.RUNNING and not spec.rebuild:
             if any(isinstance(step, File) for step in plan.steps):
                 self.reporter.info(f"Updated the allowlist of session {spec.name}")
@@ -202,8 +202,8 @@ def _now() -> str:
 def _check_network_mode(spec: SessionSpec, agent: Container | None) -> None:
     if agent is None:
         return
-    running = agent.labels.get(LABEL_NETWORK, "restricted")
-    wanted = "unrestricted" if spec.allow_network else "restricted"
+    running = NetworkMode.from_label(agent.labels.get(LABEL_NETWORK))
+    wanted = spec.network
     if running != wanted:
         raise PaudeError(
             f"session {spec.name} runs with {running} network and cannot switch to {wanted}",

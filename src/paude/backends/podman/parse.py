@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paude.backends.base import Session, SessionStatus
-from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, LABEL_WORKSPACE
+from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, LABEL_WORKSPACE, NetworkMode
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _status(agent: Container | None, proxy: Container | None) -> tuple[SessionSt
         return SessionStatus.ERROR, "the agent container is missing"
     if not agent.running:
         return SessionStatus.STOPPED, f"the agent container is {agent.state}"
-    restricted = agent.labels.get(LABEL_NETWORK) == "restricted"
+    restricted = NetworkMode.from_label(agent.labels.get(LABEL_NETWORK)) is NetworkMode.RESTRICTED
     if restricted and (proxy is None or not proxy.running):
         return SessionStatus.DEGRADED, "the proxy is not running: the agent has no network"
     return SessionStatus.RUNNING, ""
@@ -72,7 +72,7 @@ def group_sessions(containers: list[Container]) -> list[Session]:
                 workspace=anchor.labels.get(LABEL_WORKSPACE, ""),
                 created_at=anchor.labels.get("paude.io/created")
                 or datetime.fromtimestamp(anchor.created, UTC).isoformat(),
-                network=anchor.labels.get(LABEL_NETWORK, "restricted"),
+                network=NetworkMode.from_label(anchor.labels.get(LABEL_NETWORK)),
                 detail=detail,
             )
         )
