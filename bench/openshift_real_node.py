@@ -6,7 +6,8 @@ pushes paude's agent and proxy images to the node's registry (built by
 paude first when missing), and in a namespace whose pods run on the real
 node measures, per run:
 - ``start``: OpenShiftBackend.start_session, create to agent (and proxy) Ready,
-  with the API requests it makes;
+  then the initial sync of a 20-file workspace and the background sync's
+  start (what a user's start does), with the API requests it makes;
 - ``peer``: ``kubectl run`` of the same agent image (restricted
   securityContext, ``sleep``) until its pod is Ready (``kubectl wait``);
 - ``reattach_lookup``: find_session of the running session (the API part of
@@ -23,6 +24,7 @@ import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,7 +41,6 @@ from paude.config.models import (  # noqa: E402
     BackendConfig,
     PaudeConfig,
     Resources,
-    SyncConfig,
 )
 from paude.container import ImageSpec, ensure_image  # noqa: E402
 from paude.runner import SystemRunner  # noqa: E402
@@ -104,20 +105,20 @@ def make_namespace(env: dict[str, str]) -> str:
     return name
 
 
-def run_once(env: dict[str, str], namespace: str, image: str, run: int) -> dict[str, Any]:
+def run_once(env: dict[str, str], namespace: str, image: str, run: int,
+             workspace: Path) -> dict[str, Any]:
     log: list[str] = []
     client = KubeClient(context=None, namespace=namespace)
     client.on_request(lambda req: log.append(f"{req.method} {req.url.path}"))
     small = Resources(requests=Amounts(cpu="100m", memory="256Mi"), limits=Amounts(memory="1Gi"))
-    # No sync: the measure is the start (the real node's workspace volume is
-    # not writable by the agent yet; see docs/test-cluster.md).
+    # With its sync, as a user starts it: the initial sync of a small tree and
+    # the background sync's start are part of the start.
     config = PaudeConfig(
         backend=BackendConfig(type="openshift", namespace=namespace, image=image, resources=small),
-        sync=SyncConfig(enabled=False),
     )
     backend = OpenShiftBackend(config, runner=SystemRunner(), reporter=NullReporter(),
                                client=client)
-    spec = SessionSpec(f"bench-{run}", Path("/w"), ("api.anthropic.com",))
+    spec = SessionSpec(f"bench-{run}", workspace, ("api.anthropic.com",))
     out: dict[str, Any] = {}
     for step, call in (("start", lambda: backend.start_session(spec)),
                        ("reattach_lookup", lambda: backend.find_session(spec.name))):
@@ -146,10 +147,17 @@ def main() -> None:
     os.environ["KUBECONFIG"] = env["KUBECONFIG"]
     image = images(env)
     namespace = make_namespace(env)
-    try:
-        runs = [run_once(env, namespace, image, i) for i in range(args.runs)]
-    finally:
-        kubectl(env, "delete", "namespace", namespace, "--wait=false")
+    with tempfile.TemporaryDirectory(prefix="paude-bench-") as tmp:
+        # The sync's state (and its process's lock) stays in the bench's own directory.
+        os.environ["XDG_STATE_HOME"] = f"{tmp}/state"
+        workspace = Path(tmp) / "workspace"
+        (workspace / "src").mkdir(parents=True)
+        for i in range(20):
+            (workspace / "src" / f"m{i}.py").write_text(f"x = {i}\n")
+        try:
+            runs = [run_once(env, namespace, image, i, workspace) for i in range(args.runs)]
+        finally:
+            kubectl(env, "delete", "namespace", namespace, "--wait=false")
     summary: dict[str, Any] = {
         step: {"median_seconds": statistics.median(r[step]["seconds"] for r in runs)}
         for step in ("start", "peer", "reattach_lookup")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from enum import StrEnum
 
 from paude.errors import ConfigError
 
@@ -25,6 +26,23 @@ LABEL_NETWORK = "paude.io/network"
 LABEL_TIMEOUT_IDLE = "paude.io/timeout-idle"
 LABEL_TIMEOUT_MAX = "paude.io/timeout-max"
 MANAGED_BY = "paude"
+
+
+class NetworkMode(StrEnum):
+    """A session's network: through the allowlist proxy, or open (``--allow-network``)."""
+
+    RESTRICTED = "restricted"
+    UNRESTRICTED = "unrestricted"
+
+    @classmethod
+    def of(cls, allow_network: bool) -> NetworkMode:
+        """Return the mode of a session started with or without ``--allow-network``."""
+        return cls.UNRESTRICTED if allow_network else cls.RESTRICTED
+
+    @classmethod
+    def from_label(cls, value: str | None) -> NetworkMode:
+        """Return the mode a ``paude.io/network`` label says (none: restricted, the default)."""
+        return cls.UNRESTRICTED if value == cls.UNRESTRICTED.value else cls.RESTRICTED
 
 
 def validate_session_name(name: str) -> str:

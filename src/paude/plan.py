@@ -6,29 +6,62 @@ three cannot drift apart.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from paude.redact import redact_argv
 
+# Where an executor appends each step it runs, rendered as --dry-run prints it
+# (a debugging aid, and how the tests prove the plan is what runs).
+STEP_LOG_ENV = "PAUDE_STEP_LOG"
+STEP_SEPARATOR = "\n# ----\n"
+
 
 @dataclass(frozen=True)
 class Argv:
-    """Run a command."""
+    """Run a command.
+
+    ``env`` holds values passed in the command's environment, never in argv
+    (the argv names them with ``-e NAME``); they are never rendered.
+    Consecutive steps of the same ``group`` are independent of each other:
+    the executor may run them at once.
+    """
 
     argv: tuple[str, ...]
     description: str
-    skip_if_exists: str | None = None  # an object name; the executor may skip when present
+    env: tuple[tuple[str, str], ...] = ()
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class Build:
+    """Build an image; skipped when ``skip_if_exists`` (its tag) is already there."""
+
+    argv: tuple[str, ...]
+    description: str
+    tag: str
+    skip_if_exists: bool = True
 
 
 @dataclass(frozen=True)
 class File:
-    """A file the plan writes or mounts (Containerfile, squid.conf, ...)."""
+    """A file (or, with ``directory``, a directory) the plan writes.
+
+    ``shown`` replaces the content in the rendering (a CA bundle); ``owner``
+    (uid, gid) is applied when running as root; ``exclusive`` never follows
+    or replaces an existing path (mount points in the workspace).
+    """
 
     path: str
     content: str
     description: str
+    mode: int = 0o644
+    directory: bool = False
+    exclusive: bool = False
+    owner: tuple[int, int] | None = None
+    shown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,7 +72,7 @@ class Manifest:
     description: str = ""
 
 
-Step = Argv | File | Manifest
+Step = Argv | Build | File | Manifest
 
 
 @dataclass(frozen=True)
@@ -54,16 +87,30 @@ class Plan:
 
 def render_plan(plan: Plan, *, manifests_as_yaml: bool = True) -> str:
     """Return a human- and diff-friendly text rendering of ``plan``."""
-    parts: list[str] = []
-    for step in plan.steps:
-        if isinstance(step, Argv):
-            parts.append(f"# {step.description}\n{redact_argv(step.argv)}\n")
-        elif isinstance(step, File):
-            body = step.content if step.content.endswith("\n") else step.content + "\n"
-            parts.append(f"# {step.description}: {step.path}\n{_indent(body)}")
-        elif manifests_as_yaml:
-            parts.append("---\n" + render_yaml([step.obj]))
+    parts = [render_step(step) for step in plan.steps
+             if manifests_as_yaml or not isinstance(step, Manifest)]
     return "\n".join(parts)
+
+
+def render_step(step: Step) -> str:
+    """Return one step as ``render_plan`` shows it."""
+    if isinstance(step, Argv | Build):
+        return f"# {step.description}\n{redact_argv(step.argv)}\n"
+    if isinstance(step, File):
+        if step.directory:
+            return f"# {step.description}: {step.path}/\n"
+        text = step.shown if step.shown is not None else step.content
+        body = text if text.endswith("\n") else text + "\n"
+        return f"# {step.description}: {step.path}\n{_indent(body)}"
+    return "---\n" + render_yaml([step.obj])
+
+
+def log_step(step: Step) -> None:
+    """Append ``step`` to the file named by ``$PAUDE_STEP_LOG``, if set (executors call this)."""
+    path = os.environ.get(STEP_LOG_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(render_step(step) + STEP_SEPARATOR)
 
 
 def _indent(text: str) -> str:

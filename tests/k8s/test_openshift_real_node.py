@@ -93,7 +93,7 @@ def test_real_session_runs_the_agent_image_and_its_egress_is_only_the_proxy(
                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                              "limits": {"memory": "1Gi"}}}
     # squid refuses private ranges unless a range is listed: the pod network.
-    config = {"backend": backend, "sync": {"enabled": False},
+    config = {"backend": backend,
               "allowed_domains": [allowed, real_node.pod_cidr, real_node.service_cidr]}
     (home / ".config" / "paude" / "paude.json").write_text(json.dumps(config))
 

@@ -45,6 +45,7 @@ def _order(config: pytest.Config) -> tuple[str, int]:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
+    _order(config)  # picks the random seed now, so the header can show it
     value = os.environ.get(ORDER_ENV)
     return f"podman tests run in {value} order ({ORDER_ENV}={value})" if value else None
 

@@ -132,7 +132,9 @@ def test_agent_written_paude_json_waits_for_paude_trust(paude_cli: PaudeCLI) -> 
     refused = cli.run("--detach", check=False)
     assert refused.returncode == 2 and "image.setup_command = 'id'" in refused.stderr
     # The image that config would build (--dry-run shows it, approval or not) was not built.
-    tags = set(re.findall(r"localhost/paude-agent:[0-9a-f]{12}", cli.run("--dry-run").stdout))
+    # (The session runs: only a --rebuild plan builds images.)
+    planned = cli.run("--dry-run", "--rebuild").stdout
+    tags = set(re.findall(r"localhost/paude-agent:[0-9a-f]{12}", planned))
     assert len(tags) == 1
     assert cli.podman("image", "exists", tags.pop(), check=False).returncode == 1
     cli.run("trust")

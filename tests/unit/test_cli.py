@@ -54,7 +54,8 @@ def test_dry_run_prints_the_plan_and_runs_nothing(
     assert "podman run -d --name paude-project-" in out
     assert "acl allowed_domains dstdomain" in out and "pypi.org" in out
     assert "FROM docker.io/library/debian:bookworm-slim" in out
-    assert runner.calls == []
+    # It reads what exists (the plan starts from there) and changes nothing.
+    assert [c[:3] for c in runner.calls] == [("podman", "ps", "-a"), ("podman", "network", "ls")]
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,9 @@ def test_running_session_is_reused_without_creating_anything(
     fake = RecordingRunner(reply(("podman", "ps"), ps))
     monkeypatch.setattr(context, "make_runner", lambda g: fake)
     assert run_cli("--detach") == 0
-    assert fake.calls == [fake.calls[0]] and fake.calls[0][:2] == ("podman", "ps")
+    # Two reads at once (its containers, the networks), nothing created.
+    assert sorted(c[:3] for c in fake.calls) == [("podman", "network", "ls"),
+                                                 ("podman", "ps", "-a")]
 
 
 def test_sessions_json_is_a_list(
@@ -248,7 +251,8 @@ def test_dry_run_of_an_unapproved_config_prints_the_plan_and_warns(
     err = " ".join(err.split())  # rich wraps warnings
     assert "make tools" in out
     assert "not approved (first use" in err and "a start stops here" in err
-    assert runner.calls == []
+    assert sorted(c[:3] for c in runner.calls) == [("podman", "network", "ls"),
+                                                   ("podman", "ps", "-a")]  # reads only
 
 
 @pytest.mark.parametrize("target", ["home", "root", "ssh"])

@@ -108,3 +108,25 @@ def test_sessions_json_shape(
     assert len(listed) == 2
     assert all(set(s) == SESSION_KEYS for s in listed)
     assert {s["backend"] for s in listed} == {"podman"}
+
+
+def test_sync_status_json_through_the_cli(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from paude.sync import ExecTransport, SyncSpec
+    from paude.sync.daemon import SyncFiles
+    from paude.sync.state import write_atomic
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("PAUDE_BACKEND", raising=False)
+    monkeypatch.chdir(tmp_path)
+    spec = SyncSpec("demo", tmp_path, ExecTransport(("kubectl", "exec", "-i", "p", "--")))
+    write_atomic(SyncFiles.of("demo").spec, json.dumps(spec.to_json()))
+    with pytest.raises(SystemExit) as done:
+        main(["sync", "demo", "--status", "--json"])
+    assert done.value.code in (0, None)
+    data = json.loads(capsys.readouterr().out)
+    assert sorted(data) == ["conflicts", "last_error", "last_pull", "last_push", "last_round",
+                            "paths", "pending_local", "pid", "session", "state"]
+    assert (data["session"], data["state"]) == ("demo", "stopped")

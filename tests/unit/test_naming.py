@@ -41,3 +41,15 @@ def test_long_and_odd_dir_names_still_give_valid_names(tmp_path: Path) -> None:
 def test_bad_session_names_are_refused(bad: str) -> None:
     with pytest.raises(ConfigError, match="invalid session name"):
         validate_session_name(bad)
+
+
+def test_network_mode_is_an_enum_with_the_label_values() -> None:
+    from paude.backends.base import Session, SessionStatus
+    from paude.naming import NetworkMode
+
+    assert NetworkMode.of(allow_network=True) is NetworkMode.UNRESTRICTED
+    assert NetworkMode.from_label(None) is NetworkMode.RESTRICTED  # the default
+    assert NetworkMode.from_label("unrestricted") is NetworkMode.UNRESTRICTED
+    session = Session("s", "podman", SessionStatus.RUNNING, "/w", "t", NetworkMode.RESTRICTED)
+    assert session.to_dict()["network"] == "restricted"
+    assert type(session.to_dict()["network"]) is str  # stable --json

@@ -256,3 +256,12 @@ def test_a_session_its_entrypoint_stopped_says_why(
 ) -> None:
     session = build_session(STS, pod, proxy_ready=True)
     assert (session.status, session.detail) == (status, detail)
+
+
+def test_an_init_container_that_cannot_pull_is_the_image_error() -> None:
+    waiting = {"waiting": {"reason": "ErrImagePull", "message": "connection refused"}}
+    pod = {"metadata": {"name": "paude-demo-0"}, "status": {"phase": "Pending",
+           "initContainerStatuses": [{"name": "netpol-check", "image": "r:1/a@sha256:0",
+                                      "state": waiting}]}}  # fmt: skip
+    err = parse_pod_state(pod).error
+    assert isinstance(err, ImagePullError) and "r:1/a@sha256:0" in err.message

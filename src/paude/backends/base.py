@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from paude.domains import Allowlist
+from paude.naming import NetworkMode
 from paude.plan import Plan
+
+__all__ = ["NetworkMode"]  # re-exported: it lives in naming.py (no heavy imports)
 from paude.trust.paths import GuardMount
 
 
@@ -33,7 +36,7 @@ class Session:
     status: SessionStatus
     workspace: str
     created_at: str  # ISO 8601, UTC
-    network: str  # "restricted" or "unrestricted"
+    network: NetworkMode
     detail: str = ""
 
     def to_dict(self) -> dict[str, str]:
@@ -44,7 +47,7 @@ class Session:
             "status": self.status.value,
             "workspace": self.workspace,
             "created_at": self.created_at,
-            "network": self.network,
+            "network": self.network.value,
             "detail": self.detail,
         }
 
@@ -85,6 +88,11 @@ class SessionSpec:
     dockerfile: str | None = None  # a devcontainer's Dockerfile text, built as the base
     # Workspace paths mounted over themselves (git metadata, sandbox config).
     guard_mounts: tuple[GuardMount, ...] = ()
+
+    @property
+    def network(self) -> NetworkMode:
+        """Return the network mode this session is started with."""
+        return NetworkMode.of(self.allow_network)
 
     def __post_init__(self) -> None:
         if not isinstance(self.allowed_domains, Allowlist):

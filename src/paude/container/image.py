@@ -196,8 +196,8 @@ def ensure_image(
         write_context(build_context(spec), context_dir)
         base_argv = build_user_base_argv(spec, context_dir)
         if base_argv is not None:
-            _run_build(runner, base_argv, what="the devcontainer Dockerfile", display=display)
-        _run_build(runner, build_image_argv(spec, context_dir, tag),
+            run_build(runner, base_argv, what="the devcontainer Dockerfile", display=display)
+        run_build(runner, build_image_argv(spec, context_dir, tag),
                    what=f"the {spec.kind} image {tag}", display=display)
     return tag
 
@@ -207,8 +207,13 @@ def _quiet(what: str, *, done: str) -> Iterator[Callable[[str], None]]:
     yield lambda line: None
 
 
-def _run_build(runner: Runner, argv: list[str], *, what: str,
+def run_build(runner: Runner, argv: list[str], *, what: str,
                display: BuildDisplay | None) -> None:
+    """Run one ``podman build``, its whole output to its log file, shown on ``display``.
+
+    Raises:
+        ImageBuildError: the build failed; the message ends with its log's tail.
+    """
     log_path = build_log_path(argv[argv.index("-t") + 1])
     follow = display.follow if display is not None else _quiet
     with _open_log(log_path) as log, follow(f"Building {what}", done=f"Built {what}") as feed:

@@ -18,7 +18,7 @@ while :; do
         while read -r path; do
             case "$path" in
                 */..*) ;;
-                "$root"/pvc-*) [[ -d "$path" ]] || mkdir -m 0755 -- "$path" ;;
+                "$root"/pvc-*) mkdir -p -m 0755 -- "$path" ;;
             esac
         done
     sleep 1 # the watch ended (API server restart or timeout): watch again

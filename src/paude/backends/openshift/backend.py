@@ -60,7 +60,7 @@ from paude.errors import (
     SyncOffError,
 )
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY, validate_session_name
-from paude.plan import Manifest, Plan
+from paude.plan import Manifest, Plan, log_step
 from paude.runner import TIMEOUT_CREATE, Runner
 from paude.sync import SyncSpec
 
@@ -212,6 +212,7 @@ class OpenShiftBackend:
         for step in plan.steps:
             if not isinstance(step, Manifest):
                 continue
+            log_step(step)
             obj = step.obj
             if address is not None:
                 obj = with_proxy_address(obj, address)

@@ -72,7 +72,7 @@ _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 
 
 def _network(spec: SessionSpec) -> str:
-    return "unrestricted" if spec.allow_network else "restricted"
+    return spec.network.value
 
 
 def _agent_labels(spec: SessionSpec) -> dict[str, str]:

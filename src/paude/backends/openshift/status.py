@@ -20,7 +20,7 @@ from paude.errors import (
     PaudeError,
 )
 from paude.facts import STOP_CODES
-from paude.naming import LABEL_NETWORK, LABEL_SESSION, LABEL_WORKSPACE
+from paude.naming import LABEL_NETWORK, LABEL_SESSION, LABEL_WORKSPACE, NetworkMode
 
 RBAC_HINT = (
     "Ask a cluster admin to grant paude's Role:"
@@ -49,7 +49,9 @@ def parse_pod_state(pod: dict[str, Any]) -> PodState:
     refused = _netpol_refusal(status.get("initContainerStatuses") or [])
     if refused is not None:
         return PodState(error=refused)
-    for cs in status.get("containerStatuses") or []:
+    # An init container (the NetworkPolicy check) pulls first: its pull error too.
+    for cs in [*(status.get("initContainerStatuses") or []),
+               *(status.get("containerStatuses") or [])]:  # fmt: skip
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in _PULL_ERRORS:
             return PodState(error=image_error(cs.get("image", "?"), waiting.get("message", "")))
@@ -177,7 +179,7 @@ def build_session(sts: dict[str, Any], pod: dict[str, Any] | None, proxy_ready: 
     """Return the ``Session`` described by a session's StatefulSet and its pod."""
     meta = sts["metadata"]
     labels = meta.get("labels", {})
-    network = labels.get(LABEL_NETWORK, "restricted")
+    network = NetworkMode.from_label(labels.get(LABEL_NETWORK))
     status, detail = SessionStatus.PENDING, ""
     if (sts.get("spec") or {}).get("replicas") == 0:
         status = SessionStatus.STOPPED
@@ -189,7 +191,7 @@ def build_session(sts: dict[str, Any], pod: dict[str, Any] | None, proxy_ready: 
             status, detail = SessionStatus.ERROR, state.error.message
         elif state.ready:
             status = SessionStatus.RUNNING
-            if network == "restricted" and not proxy_ready:
+            if network is NetworkMode.RESTRICTED and not proxy_ready:
                 status, detail = SessionStatus.DEGRADED, f"{ROLE_PROXY} not ready"
         else:
             detail = state.waiting
@@ -214,6 +216,6 @@ def build_stopped_session(claim: dict[str, Any]) -> Session:
         status=SessionStatus.STOPPED,
         workspace=(meta.get("annotations") or {}).get(LABEL_WORKSPACE, ""),
         created_at=str(meta.get("creationTimestamp", "")),
-        network=labels.get(LABEL_NETWORK, "restricted"),
+        network=NetworkMode.from_label(labels.get(LABEL_NETWORK)),
         detail=f"workspace volume {meta['name']} kept",
     )

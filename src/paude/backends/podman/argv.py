@@ -30,6 +30,7 @@ from paude.naming import (
     LABEL_TIMEOUT_MAX,
     LABEL_WORKSPACE,
     MANAGED_BY,
+    NetworkMode,
 )
 from paude.quantity import cpu_shares, quantity_bytes, quantity_cpus
 
@@ -91,14 +92,14 @@ def timeout_env(timeouts: Timeouts) -> dict[str, str]:
     return out
 
 
-def session_labels(names: Names, *, role: str, network: str) -> dict[str, str]:
+def session_labels(names: Names, *, role: str, network: NetworkMode) -> dict[str, str]:
     """Return the labels every object of the session carries."""
     return {
         LABEL_MANAGED_BY: MANAGED_BY,
         LABEL_SESSION: names.session,
         LABEL_ROLE: role,
         LABEL_BACKEND: "podman",
-        LABEL_NETWORK: network,
+        LABEL_NETWORK: network.value,
     }
 
 
@@ -113,7 +114,7 @@ def build_network_create_argv(names: Names, *, subnet: str) -> list[str]:
     from forwarding the agent's queries upstream (a DNS exfiltration channel):
     the agent resolves only the proxy, through ``--add-host``.
     """
-    labels = session_labels(names, role="network", network="restricted")
+    labels = session_labels(names, role="network", network=NetworkMode.RESTRICTED)
     return [PODMAN, "network", "create", "--internal", "--disable-dns", "--subnet", subnet,
             "--ip-range", dynamic_range_for_subnet(subnet), *_label_args(labels), names.network]
 
@@ -128,7 +129,7 @@ def build_egress_network_create_argv(
     ``--disable-dns``: the container uses the host's resolvers, as on podman's
     default network.
     """
-    mode = "restricted" if restricted else "unrestricted"
+    mode = NetworkMode.of(allow_network=not restricted)
     labels = session_labels(names, role="egress-network", network=mode)
     return [PODMAN, "network", "create", "--disable-dns", "--subnet", subnet,
             *_label_args(labels), names.egress_network]
@@ -161,7 +162,7 @@ def build_proxy_run_argv(
     keeps the address the agent's hosts file names) and on the session's
     egress network, its only way out.
     """
-    labels = session_labels(names, role="proxy", network="restricted")
+    labels = session_labels(names, role="proxy", network=NetworkMode.RESTRICTED)
     labels["paude.io/created"] = created_at
     return [
         PODMAN, "run", "-d", "--name", names.proxy, *_label_args(labels),
@@ -188,7 +189,7 @@ def build_proxy_env(proxy_ip: str | None) -> dict[str, str]:
 
 def build_agent_run_argv(run: AgentRun) -> list[str]:
     """Return argv starting the agent container (detached; tmux runs inside)."""
-    network = "restricted" if run.proxy_ip else "unrestricted"
+    network = NetworkMode.of(allow_network=run.proxy_ip is None)
     labels = session_labels(run.names, role="agent", network=network)
     labels[LABEL_WORKSPACE] = run.workspace
     labels["paude.io/created"] = run.created_at
@@ -254,3 +255,8 @@ def build_list_argv() -> list[str]:
     return [PODMAN, "ps", "-a", "--format", "json",
             "--filter", f"label={LABEL_MANAGED_BY}={MANAGED_BY}",
             "--filter", f"label={LABEL_BACKEND}=podman"]
+
+
+def build_all_networks_argv() -> list[str]:
+    """Return argv listing every podman network (with its subnets) as JSON."""
+    return [PODMAN, "network", "ls", "--format", "json"]

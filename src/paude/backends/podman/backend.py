@@ -8,44 +8,35 @@ import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TypeVar
+from pathlib import Path
 
 from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
 from paude.backends.podman import argv as pa
 from paude.backends.podman.classify import ClassifyingRunner
+from paude.backends.podman.execute import PlanExecutor
 from paude.backends.podman.images import agent_image_spec, proxy_image_spec
-from paude.backends.podman.network import (
-    EGRESS_POOL,
-    candidate_subnets,
-    ensure_egress_network,
-    ensure_network,
-    require_ours,
-)
+from paude.backends.podman.network import require_ours
 from paude.backends.podman.parse import Container, group_sessions, parse_ps_json
-from paude.backends.podman.planning import build_agent_run, build_session_plan, user_args
-from paude.backends.podman.proxy import build_reload_argv, parse_squid_conf_clients
+from paude.backends.podman.planning import (
+    PodmanState,
+    StartInputs,
+    build_start_plan,
+    parse_network_subnets,
+    user_args,
+)
 from paude.backends.podman.removal import run_remove_session
 from paude.backends.podman.state import squid_conf_path
 from paude.config.models import PaudeConfig
-from paude.container.image import ImageSpec, ensure_image
+from paude.container.image import build_image_tag
 from paude.errors import CommandFailedError, PaudeError, SessionNotFoundError
 from paude.images.preflight import run_preflight
-from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION
-from paude.plan import Plan
+from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, NetworkMode
+from paude.plan import File, Plan
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
-from paude.squid import render_squid_conf
-from paude.trust.git import apply_mount_points
 
-T = TypeVar("T")
-# What podman prints (and then runs the container without limits) on such hosts.
-ROOTLESS_V1_NOTICE = "Resource limits are not supported and ignored on cgroups V1 rootless"
-
-
-def _parallel(*calls: Callable[[], T]) -> list[T]:
-    """Run independent podman calls at once (each costs ~50-100 ms of startup)."""
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [f.result() for f in futures]
+_PLAN_ATTEMPTS = 3
+# Present on a cgroup v2 host only; rootless podman on v1 runs without limits.
+CGROUP_V2_MARKER = "/sys/fs/cgroup/cgroup.controllers"
 
 
 class PodmanBackend:
@@ -73,72 +64,111 @@ class PodmanBackend:
         found = group_sessions(self._containers(name))
         return found[0] if found else None
 
-    def plan_session(self, spec: SessionSpec) -> Plan:
-        """Return the steps that start ``spec``, changing nothing."""
-        return build_session_plan(
-            spec,
+    def _state(self, spec: SessionSpec) -> PodmanState:
+        """Read what podman has of the session: one ``ps`` and one ``network ls``, at once."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            listing = pool.submit(self._containers, spec.name)
+            found = pool.submit(self.runner.run, pa.build_all_networks_argv(),
+                                timeout=TIMEOUT_INSPECT)
+            containers, networks = listing.result(), found.result().stdout
+        names = pa.Names(spec.name)
+        for net in json.loads(networks or "[]"):
+            if net.get("name") in (names.network, names.egress_network):
+                # Never join a network someone else made under our name: it could route anywhere.
+                require_ours(net.get("labels"), spec.name, what=f"network {net['name']}")
+        conf = squid_conf_path(spec.name)
+        return PodmanState(
+            containers={c.labels.get(LABEL_ROLE, ""): c for c in containers},
+            subnets=parse_network_subnets(networks),
+            squid_conf=conf.read_text(encoding="utf-8") if conf.exists() else None,
+            missing_mount_points=frozenset(
+                m.path for m in spec.guard_mounts if not os.path.lexists(m.path)))
+
+    def _plan(self, spec: SessionSpec, state: PodmanState) -> Plan:
+        _check_network_mode(spec, state.containers.get("agent"))
+        owner = spec.workspace.stat()
+        return build_start_plan(spec, state, StartInputs(
             agent_image=agent_image_spec(self.config, spec),
             proxy_image=None if spec.allow_network else proxy_image_spec(self.config),
             squid_conf_path=str(squid_conf_path(spec.name)),
-            subnet=candidate_subnets(spec.name)[0],
-            egress_subnet=candidate_subnets(spec.name, EGRESS_POOL)[0],
-            user_args=tuple(user_args(os.geteuid(), spec.workspace.stat().st_uid)),
+            user_args=tuple(user_args(os.geteuid(), owner.st_uid)),
+            workspace_owner=(owner.st_uid, owner.st_gid),
             created_at=_now(),
             resources=self.config.backend.resources,
             proxy_resources=self.config.backend.proxy_resources,
             timeouts=self.config.backend.timeout,
-        )
+        ))
+
+    def _warn_unapplied_limits(self) -> None:
+        """Say which configured limits podman cannot apply here (it runs without them)."""
+        limits = self.config.backend.resources.limits
+        if limits.extended:
+            self.reporter.warn(f"the podman backend ignores {', '.join(limits.extended)}:"
+                               " extended resources such as GPUs apply on OpenShift only")
+        if os.geteuid() != 0 and not Path(CGROUP_V2_MARKER).exists():
+            self.reporter.warn(
+                "resource limits are ignored: rootless podman cannot set them on a cgroup v1"
+                " host (run rootful, or boot with cgroup v2)")
+
+    def plan_session(self, spec: SessionSpec) -> Plan:
+        """Return the steps ``start_session`` would run now, changing nothing (reads podman)."""
+        return self._plan(spec, self._state(spec))
 
     def start_session(self, spec: SessionSpec) -> Session:
         """Create the session, or repair and restart the parts that are down.
 
-        A running session is returned as it is, after one ``podman ps``.
+        Runs exactly the plan ``plan_session`` returns for the same state. A
+        running session is returned as it is (after at most an allowlist
+        refresh). A subnet taken between reading the state and creating the
+        network (another session starting) means a new plan from a new state.
         """
-        by_role = {c.labels.get(LABEL_ROLE, ""): c for c in self._containers(spec.name)}
-        current = group_sessions(list(by_role.values()))
-        _check_network_mode(spec, by_role.get("agent"))
+        for attempt in range(_PLAN_ATTEMPTS):
+            state = self._state(spec)
+            if attempt == 0 and "agent" not in state.containers:
+                self._warn_unapplied_limits()
+            plan = self._plan(spec, state)
+            try:
+                PlanExecutor(self.runner, self.reporter,
+                             on_build=self._preflight(spec)).run(plan)
+            except CommandFailedError as err:
+                if attempt + 1 == _PLAN_ATTEMPTS:
+                    raise
+                if "already in use" in err.stderr:
+                    # A `podman run` of a paude killed with kill -9 goes on by
+                    # itself: its container may appear after the state was read.
+                    self._require_ours(err.argv[err.argv.index("--name") + 1], spec.name)
+                elif "already used" not in err.stderr:
+                    raise
+                continue
+            break
+        agent = state.containers.get("agent")
+        current = group_sessions(list(state.containers.values()))
+        network = spec.network
         if current and current[0].status is SessionStatus.RUNNING and not spec.rebuild:
-            if not spec.allow_network:
-                self._refresh_allowlist(spec)
+            if any(isinstance(step, File) for step in plan.steps):
+                self.reporter.info(f"Updated the allowlist of session {spec.name}")
             return current[0]
-        images = [agent_image_spec(self.config, spec)]
-        if not spec.allow_network:
-            images.append(proxy_image_spec(self.config))
-        tags = _parallel(*(lambda i=i: self._ensure(i, spec.rebuild) for i in images))
-        if by_role.get("agent") and spec.rebuild:
+        if agent is not None and spec.rebuild:
             self.reporter.warn(f"session {spec.name} keeps its image until you stop it")
-        extended = self.config.backend.resources.limits.extended
-        if extended and not by_role.get("agent"):
-            self.reporter.warn(f"the podman backend ignores {', '.join(extended)}: extended"
-                               " resources such as GPUs apply on OpenShift only")
-        _SessionStarter(self, spec, by_role, tags).start()
-        verb = "Started" if not by_role else "Restarted"
-        network = "unrestricted" if spec.allow_network else "restricted"
+        verb = "Started" if not state.containers else "Restarted"
         self.reporter.info(f"{verb} session {spec.name} ({network} network)")
+        created = agent.labels.get("paude.io/created", "") if agent is not None else _now()
         return Session(spec.name, "podman", SessionStatus.RUNNING, str(spec.workspace),
-                       by_role["agent"].labels.get("paude.io/created", "") if by_role.get(
-                           "agent") else _now(), network)
+                       created, network)
 
-    def _refresh_allowlist(self, spec: SessionSpec) -> None:
-        """Apply a changed allowlist (e.g. a new --allow-domain) to the running proxy."""
-        conf = squid_conf_path(spec.name)
-        if not conf.exists():
-            return  # started elsewhere: its proxy keeps the allowlist it has
-        current = conf.read_text(encoding="utf-8")
-        wanted = render_squid_conf(spec.allowed_domains,
-                                   clients=parse_squid_conf_clients(current))
-        if wanted != current:
-            conf.write_text(wanted, encoding="utf-8")
-            self.runner.run(build_reload_argv(pa.Names(spec.name).proxy),
-                            timeout=TIMEOUT_INSPECT)
-            self.reporter.info(f"Updated the allowlist of session {spec.name}")
+    def _preflight(self, spec: SessionSpec) -> Callable[[str], None]:
+        """Return the check run before a build: a second now, not a failed build minutes on."""
+        images = [agent_image_spec(self.config, spec), proxy_image_spec(self.config)]
 
-    def _ensure(self, image: ImageSpec, rebuild: bool) -> str:
-        def preflight(tag: str) -> None:  # a second now instead of a failed build minutes on
-            run_preflight([image], os.environ)
+        def check(tag: str) -> None:
+            run_preflight([i for i in images if build_image_tag(i) == tag], os.environ)
 
-        return ensure_image(self.runner, image, rebuild=rebuild, on_build=preflight,
-                            display=self.reporter)
+        return check
+
+    def _require_ours(self, container: str, session: str) -> None:
+        found = self.runner.run(["podman", "inspect", "--format", "{{json .Config.Labels}}",
+                                 container], timeout=TIMEOUT_INSPECT)
+        require_ours(json.loads(found.stdout or "null"), session, what=f"container {container}")
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux (replaces this process).
@@ -165,7 +195,7 @@ class PodmanBackend:
         if session is None:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
         if session.status is SessionStatus.STOPPED:
-            raise PaudeError(f"session {name} is stopped ({session.detail})",
+            raise PaudeError(f"session {name} is stopped",
                              hint="Run paude in its workspace to start it again.")
         if session.status is SessionStatus.ERROR:
             # e.g. `podman rmi -f` of its image, which removes the container too
@@ -184,96 +214,6 @@ class PodmanBackend:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
 
 
-class _SessionStarter:
-    """Bring each missing or stopped part of one session up."""
-
-    def __init__(self, backend: PodmanBackend, spec: SessionSpec,
-                 by_role: dict[str, Container], tags: list[str]) -> None:
-        self.runner = backend.runner
-        self.reporter = backend.reporter
-        self.config = backend.config
-        self.spec = spec
-        self.by_role = by_role
-        self.tags = tags
-        self.names = pa.Names(spec.name)
-
-    def start(self) -> None:
-        restricted = not self.spec.allow_network
-        prepare: list[Callable[[], str | None]] = [
-            lambda: ensure_egress_network(self.runner, self.names, restricted=restricted)]
-        if restricted:
-            prepare.append(self._prepare_proxy_network)
-        proxy_ip = _parallel(*prepare)[-1] if restricted else None
-        steps = [lambda: self._agent(proxy_ip)]
-        if proxy_ip is not None:
-            steps.append(lambda: self._proxy(proxy_ip))
-        _parallel(*steps)  # the agent does not wait for its proxy: it starts in 0.3 s
-
-    def _prepare_proxy_network(self) -> str:
-        subnet = ensure_network(self.runner, self.names)
-        conf = squid_conf_path(self.spec.name)
-        conf.parent.mkdir(parents=True, exist_ok=True)
-        # Only the session's internal network may use the proxy: its egress
-        # network is routed, reachable from other containers.
-        text = render_squid_conf(self.spec.allowed_domains, clients=[subnet])
-        changed = not conf.exists() or conf.read_text(encoding="utf-8") != text
-        conf.write_text(text, encoding="utf-8")
-        conf.chmod(0o644)  # squid reads it as its own unprivileged user
-        proxy = self.by_role.get("proxy")
-        if changed and proxy is not None and proxy.running:
-            self.runner.run(build_reload_argv(self.names.proxy), timeout=TIMEOUT_INSPECT)
-        return pa.proxy_ip_for_subnet(subnet)
-
-    def _proxy(self, proxy_ip: str) -> None:
-        proxy = self.by_role.get("proxy")
-        if proxy is None:
-            argv = pa.build_proxy_run_argv(
-                self.names, image=self.tags[1], proxy_ip=proxy_ip,
-                squid_conf_path=str(squid_conf_path(self.spec.name)), created_at=_now(),
-                resources=self.config.backend.proxy_resources)
-            self._run_or_adopt(argv, self.names.proxy)
-        elif not proxy.running:
-            self.runner.run(["podman", "start", self.names.proxy], timeout=TIMEOUT_CREATE)
-
-    def _agent(self, proxy_ip: str | None) -> None:
-        agent = self.by_role.get("agent")
-        if agent is None:
-            owner = self.spec.workspace.stat()
-            apply_mount_points(self.spec.guard_mounts, (owner.st_uid, owner.st_gid))
-            run = build_agent_run(
-                self.spec, image=self.tags[0], proxy_ip=proxy_ip,
-                user_args=tuple(user_args(os.geteuid(), self.spec.workspace.stat().st_uid)),
-                created_at=_now(), resources=self.config.backend.resources,
-                timeouts=self.config.backend.timeout)
-            stderr = self._run_or_adopt(pa.build_agent_run_argv(run), self.names.agent,
-                                        env=dict(self.spec.env))
-            if ROOTLESS_V1_NOTICE in stderr:
-                self.reporter.warn(
-                    "resource limits are ignored: rootless podman cannot set them on a cgroup v1"
-                    " host (run rootful, or boot with cgroup v2)")
-        elif not agent.running:
-            self.runner.run(["podman", "start", self.names.agent], timeout=TIMEOUT_CREATE)
-
-    def _run_or_adopt(self, argv: list[str], container: str,
-                      env: dict[str, str] | None = None) -> str:
-        """``podman run`` ``container``, or start the one that appeared meanwhile.
-
-        The session lock keeps paude commands apart, but a ``podman run`` of a
-        paude killed with ``kill -9`` goes on by itself and can create the
-        container after this start listed none. Returns podman's stderr.
-        """
-        try:
-            return self.runner.run(argv, timeout=TIMEOUT_CREATE, env=env).stderr
-        except CommandFailedError as err:
-            if "already in use" not in err.stderr:
-                raise
-            found = self.runner.run(["podman", "inspect", "--format", "{{json .Config.Labels}}",
-                                     container], timeout=TIMEOUT_INSPECT)
-            require_ours(json.loads(found.stdout or "null"), self.spec.name,
-                         what=f"container {container}")
-            return self.runner.run(["podman", "start", container], timeout=TIMEOUT_CREATE).stderr
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -281,8 +221,8 @@ def _now() -> str:
 def _check_network_mode(spec: SessionSpec, agent: Container | None) -> None:
     if agent is None:
         return
-    running = agent.labels.get(LABEL_NETWORK, "restricted")
-    wanted = "unrestricted" if spec.allow_network else "restricted"
+    running = NetworkMode.from_label(agent.labels.get(LABEL_NETWORK))
+    wanted = spec.network
     if running != wanted:
         raise PaudeError(
             f"session {spec.name} runs with {running} network and cannot switch to {wanted}",

@@ -10,22 +10,18 @@
   every lookup and request with it, for up to a minute. A bridge whose only
   port is the proxy's never changes its MAC under the running proxy.
 
-Choosing the subnets ourselves (deterministically from the session name)
-tells us the proxy's address without a ``podman network inspect`` round trip,
-and keeps that address across restarts of the proxy.
+Choosing the subnets ourselves (deterministically from the session name, the
+first candidate no existing network overlaps: see ``planning.py``) puts the
+proxy's address in the plan, and keeps it across restarts of the proxy.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
-from collections.abc import Callable
 
-from paude.backends.podman import argv as pa
-from paude.errors import CommandFailedError, NameTakenError, PaudeError
+from paude.errors import NameTakenError
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY
-from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
 
 SUBNET_POOL = ipaddress.ip_network("10.90.0.0/16")
 EGRESS_POOL = ipaddress.ip_network("10.91.0.0/16")
@@ -40,58 +36,6 @@ def candidate_subnets(
     start = int(hashlib.sha256(session.encode()).hexdigest(), 16) % count
     subnets = list(pool.subnets(new_prefix=24))
     return [str(subnets[(start + i) % count]) for i in range(ATTEMPTS)]
-
-
-def ensure_network(runner: Runner, names: pa.Names) -> str:
-    """Create the session's internal network if needed; return its subnet.
-
-    Raises:
-        PaudeError: no free subnet was found in the pool.
-    """
-    return _ensure(runner, names.session, names.network, SUBNET_POOL,
-                   lambda subnet: pa.build_network_create_argv(names, subnet=subnet))
-
-
-def ensure_egress_network(runner: Runner, names: pa.Names, *, restricted: bool = True) -> str:
-    """Create the session's egress network if needed; return its subnet.
-
-    Raises:
-        PaudeError: no free subnet was found in the pool.
-    """
-    return _ensure(runner, names.session, names.egress_network, EGRESS_POOL,
-                   lambda subnet: pa.build_egress_network_create_argv(
-                       names, subnet=subnet, restricted=restricted))
-
-
-def _ensure(
-    runner: Runner,
-    session: str,
-    network: str,
-    pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
-    build: Callable[[str], list[str]],
-) -> str:
-    for subnet in candidate_subnets(session, pool):
-        try:
-            runner.run(build(subnet), timeout=TIMEOUT_CREATE)
-        except CommandFailedError as err:
-            if "already exists" in err.stderr:
-                return _existing_subnet(runner, session, network)
-            if "already used" in err.stderr:
-                continue
-            raise
-        return subnet
-    raise PaudeError(
-        f"no free subnet for session {session} in {pool}",
-        hint="Remove unused podman networks: podman network prune",
-    )
-
-
-def _existing_subnet(runner: Runner, session: str, network: str) -> str:
-    found = runner.run(["podman", "network", "inspect", network], timeout=TIMEOUT_INSPECT)
-    info = json.loads(found.stdout)[0]
-    # Never join a network someone else made under our name: it could route anywhere.
-    require_ours(info.get("labels"), session, what=f"network {network}")
-    return str(info["subnets"][0]["subnet"])
 
 
 def require_ours(labels: object, session: str, *, what: str) -> None:

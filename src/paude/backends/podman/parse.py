@@ -17,6 +17,7 @@ from paude.naming import (
     LABEL_TIMEOUT_IDLE,
     LABEL_TIMEOUT_MAX,
     LABEL_WORKSPACE,
+    NetworkMode,
 )
 
 
@@ -67,7 +68,7 @@ def _status(agent: Container | None, proxy: Container | None) -> tuple[SessionSt
         return SessionStatus.ERROR, "the agent container is missing"
     if not agent.running:
         return SessionStatus.STOPPED, stop_reason(agent)
-    restricted = agent.labels.get(LABEL_NETWORK) == "restricted"
+    restricted = NetworkMode.from_label(agent.labels.get(LABEL_NETWORK)) is NetworkMode.RESTRICTED
     if restricted and (proxy is None or not proxy.running):
         return SessionStatus.DEGRADED, "the proxy is not running: the agent has no network"
     return SessionStatus.RUNNING, ""
@@ -93,7 +94,7 @@ def group_sessions(containers: list[Container]) -> list[Session]:
                 workspace=anchor.labels.get(LABEL_WORKSPACE, ""),
                 created_at=anchor.labels.get("paude.io/created")
                 or datetime.fromtimestamp(anchor.created, UTC).isoformat(),
-                network=anchor.labels.get(LABEL_NETWORK, "restricted"),
+                network=NetworkMode.from_label(anchor.labels.get(LABEL_NETWORK)),
                 detail=detail,
             )
         )

@@ -1,77 +1,215 @@
-"""The podman session plan: what ``--dry-run`` prints (pure)."""
+"""The podman session plan: what ``--dry-run`` prints and what the executor runs (pure).
+
+``build_start_plan`` takes what podman has now (``PodmanState``: the
+session's containers, every network's subnet, the squid.conf on disk) and
+returns the steps that bring the session up from there: everything for a new
+session, only the missing or stopped parts for one that exists, and at most
+an allowlist refresh for one that runs.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from paude.backends.base import SessionSpec
+from paude.backends.base import SessionSpec, SessionStatus
 from paude.backends.podman import argv as pa
+from paude.backends.podman.network import EGRESS_POOL, SUBNET_POOL, candidate_subnets
+from paude.backends.podman.parse import Container, group_sessions
+from paude.backends.podman.proxy import build_reload_argv, parse_squid_conf_clients
 from paude.config.models import Resources, Timeouts
-from paude.container.image import ImageSpec, build_context, build_image_argv, build_image_tag
+from paude.container.image import (
+    ImageSpec,
+    build_context,
+    build_image_argv,
+    build_image_tag,
+    build_user_base_argv,
+)
+from paude.errors import PaudeError
 from paude.facts import AGENT_UID
-from paude.plan import Argv, File, Plan, Step
+from paude.plan import Argv, Build, File, Plan, Step
 from paude.squid import render_squid_conf
+from paude.trust.paths import GuardMount
 
+# Build steps name their context directory by this; the executor writes the
+# plan's context files into a fresh directory and puts its path in its place.
 CONTEXT_PLACEHOLDER = "<build-context>"
 NO_TIMEOUTS = Timeouts()
+# Steps of one group run at once: both networks, then both containers (the
+# agent does not wait for its proxy: it starts in 0.3 s).
+_NETWORKS = "networks"
+_CONTAINERS = "containers"
 
 
-def _image_steps(image: ImageSpec) -> list[Step]:
+@dataclass(frozen=True)
+class PodmanState:
+    """What podman (and the host) has of a session before it starts."""
+
+    containers: Mapping[str, Container] = field(default_factory=dict)  # by role
+    subnets: Mapping[str, str] = field(default_factory=dict)  # every network: name -> subnet
+    squid_conf: str | None = None  # the session's squid.conf on the host, if any
+    missing_mount_points: frozenset[str] = frozenset()  # guard mount paths not there yet
+
+
+@dataclass(frozen=True)
+class StartInputs:
+    """What the start plan needs beside the spec and the state (resolved by the backend)."""
+
+    agent_image: ImageSpec
+    proxy_image: ImageSpec | None  # None: --allow-network, no proxy
+    squid_conf_path: str
+    user_args: tuple[str, ...]
+    workspace_owner: tuple[int, int]
+    created_at: str
+    resources: Resources | None = None  # the agent's limits (None: none)
+    proxy_resources: Resources | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+def parse_network_subnets(stdout: str) -> dict[str, str]:
+    """Return ``name -> first subnet`` from ``podman network ls --format json``."""
+    out = {}
+    for net in json.loads(stdout or "[]"):
+        subnets = net.get("subnets") or []
+        out[str(net["name"])] = str(subnets[0]["subnet"]) if subnets else ""
+    return out
+
+
+def build_start_plan(spec: SessionSpec, state: PodmanState, inputs: StartInputs) -> Plan:
+    """Return every step that brings ``spec`` up from ``state``.
+
+    Raises:
+        PaudeError: no free subnet is left for a network the session lacks.
+    """
+    current = group_sessions(list(state.containers.values()))
+    if current and current[0].status is SessionStatus.RUNNING and not spec.rebuild:
+        return Plan(tuple(_refresh_allowlist(spec, state, inputs)))
+    names = pa.Names(spec.name)
+    steps: list[Step] = _image_steps(inputs.agent_image, spec.rebuild)
+    if inputs.proxy_image is not None:
+        steps += _image_steps(inputs.proxy_image, spec.rebuild)
+    restricted = inputs.proxy_image is not None
+    if names.egress_network not in state.subnets:
+        subnet = _free_subnet(spec.name, EGRESS_POOL, state.subnets)
+        steps.append(Argv(tuple(pa.build_egress_network_create_argv(
+            names, subnet=subnet, restricted=restricted)),
+            "create the session's own routed network, its way out", group=_NETWORKS))
+    proxy_ip = None
+    if inputs.proxy_image is not None:
+        subnet = state.subnets.get(names.network) or _free_subnet(
+            spec.name, SUBNET_POOL, state.subnets)
+        if names.network not in state.subnets:
+            steps.append(Argv(tuple(pa.build_network_create_argv(names, subnet=subnet)),
+                              "create the session's internal network", group=_NETWORKS))
+        proxy_ip = pa.proxy_ip_for_subnet(subnet)
+        steps += _squid_conf_steps(spec, state, inputs, subnet)
+    if "agent" not in state.containers:
+        steps += [_mount_point(m, inputs.workspace_owner) for m in spec.guard_mounts
+                  if m.create is not None and m.path in state.missing_mount_points]
+    if inputs.proxy_image is not None and proxy_ip is not None:
+        steps += _proxy_steps(spec, state, inputs.proxy_image, inputs, proxy_ip)
+    steps += _agent_steps(spec, state, inputs, proxy_ip)
+    return Plan(tuple(steps))
+
+
+def _image_steps(image: ImageSpec, rebuild: bool) -> list[Step]:
     tag = build_image_tag(image)
     steps: list[Step] = []
     for path, content in sorted(build_context(image).items()):
-        try:
-            text = content.decode()
-        except UnicodeDecodeError:
-            text = f"<{len(content)} bytes>"
-        if path.endswith(".crt") or path.endswith(".pem"):
-            text = f"<CA bundle, {len(content)} bytes>"
-        steps.append(File(f"{CONTEXT_PLACEHOLDER}/{path}", text, f"{image.kind} image input"))
-    steps.append(Argv(tuple(build_image_argv(image, CONTEXT_PLACEHOLDER, tag)),
-                      f"build the {image.kind} image (skipped when {tag} exists)",
-                      skip_if_exists=tag))
+        text = content.decode()
+        shown = f"<CA bundle, {len(content)} bytes>" if path.endswith((".crt", ".pem")) else None
+        steps.append(File(f"{CONTEXT_PLACEHOLDER}/{path}", text, f"{image.kind} image input",
+                          shown=shown))
+    skip = "" if rebuild else f" (skipped when {tag} exists)"
+    base = build_user_base_argv(image, CONTEXT_PLACEHOLDER)
+    if base is not None:
+        steps.append(Build(tuple(base), f"build the devcontainer Dockerfile{skip}", tag,
+                           skip_if_exists=not rebuild))
+    steps.append(Build(tuple(build_image_argv(image, CONTEXT_PLACEHOLDER, tag)),
+                       f"build the {image.kind} image{skip}", tag, skip_if_exists=not rebuild))
     return steps
 
 
-def build_session_plan(
-    spec: SessionSpec,
-    *,
-    agent_image: ImageSpec,
-    proxy_image: ImageSpec | None,
-    squid_conf_path: str,
-    subnet: str,
-    egress_subnet: str,
-    user_args: tuple[str, ...],
-    created_at: str,
-    resources: Resources | None = None,
-    proxy_resources: Resources | None = None,
-    timeouts: Timeouts = NO_TIMEOUTS,
-) -> Plan:
-    """Return every step that starts ``spec`` from nothing."""
+def _free_subnet(session: str, pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                 used: Mapping[str, str]) -> str:
+    taken = [ipaddress.ip_network(s) for s in used.values() if s]
+    for candidate in candidate_subnets(session, pool):
+        net = ipaddress.ip_network(candidate)
+        if not any(net.version == t.version and net.overlaps(t) for t in taken):
+            return candidate
+    raise PaudeError(f"no free subnet for session {session} in {pool}",
+                     hint="Remove unused podman networks: podman network prune")
+
+
+def _squid_conf_steps(spec: SessionSpec, state: PodmanState, inputs: StartInputs,
+                      subnet: str) -> list[Step]:
+    proxy = state.containers.get("proxy")
+    steps: list[Step] = []
+    # Only the session's internal network may use the proxy: its egress
+    # network is routed, reachable from other containers.
+    conf = render_squid_conf(spec.allowed_domains, clients=[subnet])
+    if conf != state.squid_conf:
+        # squid reads it as its own unprivileged user: 0644.
+        steps.append(File(inputs.squid_conf_path, conf, "squid.conf"))
+        if proxy is not None and proxy.running:
+            steps.append(Argv(tuple(build_reload_argv(pa.Names(spec.name).proxy)),
+                              "make the running proxy re-read squid.conf"))
+    return steps
+
+
+def _proxy_steps(spec: SessionSpec, state: PodmanState, image: ImageSpec,
+                 inputs: StartInputs, proxy_ip: str) -> list[Step]:
     names = pa.Names(spec.name)
-    steps: list[Step] = _image_steps(agent_image)
-    if proxy_image is not None:
-        steps += _image_steps(proxy_image)
-    egress = pa.build_egress_network_create_argv(
-        names, subnet=egress_subnet, restricted=proxy_image is not None)
-    steps.append(Argv(tuple(egress), "create the session's own routed network, its way out "
-                                     "(the next free /24 if taken)"))
-    proxy_ip = None
-    if proxy_image is not None:
-        proxy_ip = pa.proxy_ip_for_subnet(subnet)
-        conf = render_squid_conf(spec.allowed_domains, clients=[subnet])
-        steps.append(File(squid_conf_path, conf, "squid.conf"))
-        steps.append(Argv(tuple(pa.build_network_create_argv(names, subnet=subnet)),
-                          "create the session's internal network (the next free /24 if taken)"))
+    proxy = state.containers.get("proxy")
+    steps: list[Step] = []
+    if proxy is None:
         steps.append(Argv(tuple(pa.build_proxy_run_argv(
-            names, image=build_image_tag(proxy_image), proxy_ip=proxy_ip,
-            squid_conf_path=squid_conf_path, created_at=created_at,
-            resources=proxy_resources)), "start the proxy"))
-    run = build_agent_run(spec, image=build_image_tag(agent_image), proxy_ip=proxy_ip,
-                          user_args=user_args, created_at=created_at, resources=resources,
-                          timeouts=timeouts)
-    steps.append(Argv(tuple(pa.build_agent_run_argv(run)), "start the agent"))
-    return Plan(tuple(steps))
+            names, image=build_image_tag(image), proxy_ip=proxy_ip,
+            squid_conf_path=inputs.squid_conf_path, created_at=inputs.created_at,
+            resources=inputs.proxy_resources)),
+            "start the proxy", group=_CONTAINERS))
+    elif not proxy.running:
+        steps.append(Argv(("podman", "start", names.proxy), "start the stopped proxy",
+                          group=_CONTAINERS))
+    return steps
+
+
+def _agent_steps(spec: SessionSpec, state: PodmanState, inputs: StartInputs,
+                 proxy_ip: str | None) -> list[Step]:
+    names = pa.Names(spec.name)
+    agent = state.containers.get("agent")
+    if agent is not None:
+        if agent.running:
+            return []
+        return [Argv(("podman", "start", names.agent), "start the stopped agent",
+                     group=_CONTAINERS)]
+    run = build_agent_run(spec, image=build_image_tag(inputs.agent_image), proxy_ip=proxy_ip,
+                          user_args=inputs.user_args, created_at=inputs.created_at,
+                          resources=inputs.resources, timeouts=inputs.timeouts)
+    return [Argv(tuple(pa.build_agent_run_argv(run)), "start the agent",
+                 env=tuple(sorted(spec.env.items())), group=_CONTAINERS)]
+
+
+def _mount_point(mount: GuardMount, owner: tuple[int, int]) -> File:
+    return File(mount.path, mount.content, "create the empty mount point",
+                mode=0o755 if mount.create == "dir" else 0o644,
+                directory=mount.create == "dir", exclusive=True, owner=owner)
+
+
+def _refresh_allowlist(spec: SessionSpec, state: PodmanState, inputs: StartInputs) -> list[Step]:
+    """Apply a changed allowlist (e.g. a new --allow-domain) to the running proxy."""
+    if inputs.proxy_image is None or state.squid_conf is None:
+        return []  # started elsewhere: its proxy keeps the allowlist it has
+    wanted = render_squid_conf(spec.allowed_domains,
+                               clients=parse_squid_conf_clients(state.squid_conf))
+    if wanted == state.squid_conf:
+        return []
+    return [File(inputs.squid_conf_path, wanted, "squid.conf (the changed allowlist)"),
+            Argv(tuple(build_reload_argv(pa.Names(spec.name).proxy)),
+                 "make the running proxy re-read squid.conf")]
 
 
 def user_args(euid: int, workspace_owner: int) -> list[str]:
@@ -114,4 +252,3 @@ def build_agent_run(
 
 def _str(path: Path | None) -> str | None:
     return str(path) if path is not None else None
-
