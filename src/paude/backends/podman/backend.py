@@ -195,7 +195,7 @@ class PodmanBackend:
         if session is None:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
         if session.status is SessionStatus.STOPPED:
-            raise PaudeError(f"session {name} is stopped",
+            raise PaudeError(f"session {name} is stopped ({session.detail})",
                              hint="Run paude in its workspace to start it again.")
         if session.status is SessionStatus.ERROR:
             # e.g. `podman rmi -f` of its image, which removes the container too
