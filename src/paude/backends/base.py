@@ -12,9 +12,10 @@ from typing import Protocol, runtime_checkable
 from paude.domains import Allowlist
 from paude.naming import NetworkMode
 from paude.plan import Plan
+from paude.proxylog import BlockedDomain
+from paude.trust.paths import GuardMount
 
 __all__ = ["NetworkMode"]  # re-exported: it lives in naming.py (no heavy imports)
-from paude.trust.paths import GuardMount
 
 
 class SessionStatus(StrEnum):
@@ -99,6 +100,30 @@ class SessionSpec:
             object.__setattr__(self, "allowed_domains", Allowlist.parse(self.allowed_domains))
 
 
+class SessionProxy(Protocol):
+    """The running proxy of one session: ``paude blocked`` and ``paude allow``."""
+
+    def blocked(self) -> list[BlockedDomain]:
+        """Return the destinations the proxy denied, the most recently denied first.
+
+        Raises:
+            PaudeError: the proxy does not run, so its log cannot be read.
+        """
+        ...
+
+    def allow(self, entries: Sequence[str]) -> tuple[str, ...]:
+        """Add ``entries`` to the live allowlist, the agent left running; return the allowlist.
+
+        The change lasts until the session's proxy is recreated from its
+        configuration (a new start re-applies the configured allowlist).
+
+        Raises:
+            ValueError: an entry is not a valid allowlist entry.
+            PaudeError: the proxy does not run.
+        """
+        ...
+
+
 class Backend(Protocol):
     """A place where sessions run.
 
@@ -146,6 +171,15 @@ class Backend(Protocol):
 
     def sync_workspace(self, name: str, direction: str = "both") -> None:
         """OPTIONAL. Sync files with a remote workspace (a no-op where it is a bind mount)."""
+        ...
+
+    def session_proxy(self, name: str) -> SessionProxy:
+        """REQUIRED. Return the proxy of session ``name`` (found by labels).
+
+        Raises:
+            SessionNotFoundError: no such session, or it has no proxy
+                (``--allow-network``).
+        """
         ...
 
 

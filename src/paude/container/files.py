@@ -40,7 +40,9 @@ CA_ENV_VARS = ("NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "S
 AGENT_APT_PACKAGES = (
     "ca-certificates", "curl", "git", "inotify-tools", "nodejs", "npm", "rsync", "tmux",
 )
-PROXY_APT_PACKAGES = ("squid",)
+# inotify-tools: the OpenShift proxy pod's reload container waits on the mounted
+# ConfigMap with inotifywait (backends/openshift/proxy.py).
+PROXY_APT_PACKAGES = ("squid", "inotify-tools")
 
 
 @dataclass(frozen=True)

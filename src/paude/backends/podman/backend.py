@@ -23,6 +23,7 @@ from paude.backends.podman.planning import (
     parse_network_subnets,
     user_args,
 )
+from paude.backends.podman.proxy import PodmanSessionProxy, run_find_proxy
 from paude.backends.podman.removal import run_remove_session
 from paude.backends.podman.state import squid_conf_path
 from paude.config.models import PaudeConfig
@@ -193,6 +194,10 @@ class PodmanBackend:
         """Do nothing: a podman session bind-mounts the workspace, always in sync."""
         if self.find_session(name) is None:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
+
+    def session_proxy(self, name: str) -> PodmanSessionProxy:
+        """Return the session's proxy container (its log, its live allowlist)."""
+        return PodmanSessionProxy(self.runner, run_find_proxy(self.runner, name))
 
 
 def _now() -> str:
