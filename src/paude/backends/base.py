@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from paude.auth import ModelAuth
 from paude.domains import Allowlist
 from paude.naming import NetworkMode
 from paude.plan import Plan
@@ -64,6 +65,8 @@ class Credentials:
     gitconfig: Path | None = None
     claude_dir: Path | None = None
     claude_json: Path | None = None
+    # The entries of claude_dir that exist and may reach the agent (paude.claude_home).
+    claude_entries: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,12 @@ class SessionSpec:
     dockerfile: str | None = None  # a devcontainer's Dockerfile text, built as the base
     # Workspace paths mounted over themselves (git metadata, sandbox config).
     guard_mounts: tuple[GuardMount, ...] = ()
+    # The model credential: held by the session's gateway, never by the agent.
+    model_auth: ModelAuth | None = None
+    model_env: Mapping[str, str] = field(default_factory=dict)  # agent -> gateway (not secret)
+    # --allow-network --pass-credentials: the old way, credentials inside the agent.
+    pass_credentials: bool = False
+    claude_json_seed: str = "{}\n"  # the filtered ~/.claude.json the agent starts with
 
     @property
     def network(self) -> NetworkMode:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from paude.auth import NO_CREDENTIAL_HINT
 from paude.cli import context as cx
 from paude.cli.app import globals_of
 from paude.cli.output import RichReporter
@@ -60,11 +61,19 @@ def setup(
     service_account: ServiceAccountOpt = None,
     namespace: NamespaceOpt = None,
 ) -> None:
-    """Create or refresh the session credentials in the cluster (gcloud ADC, .gitconfig)."""
+    """Create or refresh the session credentials in the cluster (gcloud ADC, .gitconfig).
+
+    Model credentials (podman needs no setup: each start hands them to the
+    session's gateway, never to the agent). Set one on the host:
+    Claude subscription: run `claude setup-token`, export CLAUDE_CODE_OAUTH_TOKEN.
+    Anthropic API key: export ANTHROPIC_API_KEY.
+    Vertex AI: `gcloud auth application-default login`, export
+    CLAUDE_CODE_USE_VERTEX=1 ANTHROPIC_VERTEX_PROJECT_ID=... CLOUD_ML_REGION=...
+    """
     if backend != "openshift":
         raise ConfigError(
-            f"the {backend} backend needs no setup", hint="Run: paude setup --backend openshift"
-        )
+            f"the {backend} backend needs no setup",
+            hint="Model credentials come from the host at each start: " + NO_CREDENTIAL_HINT)
     from paude.backends.openshift.cluster import apply_credentials
 
     g = globals_of(ctx)
