@@ -27,8 +27,9 @@ _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 _MAX_NAME = 253
 
-# The plan's default: Vertex AI and Google APIs.
-DEFAULT_DOMAINS: tuple[str, ...] = (".googleapis.com", ".google.com")
+# Empty: model calls go through the session's gateway, not a domain wildcard
+# (.googleapis.com would let the agent post to any Cloud Storage bucket).
+DEFAULT_DOMAINS: tuple[str, ...] = ()
 ANTHROPIC_API_DOMAIN = "api.anthropic.com"
 
 _EVERYTHING = {"*", ".", "*.*", "all", "any"}

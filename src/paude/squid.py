@@ -32,9 +32,11 @@ from collections.abc import Sequence
 from paude.domains import Allowlist
 from paude.facts import PROXY_PORT, SQUID_BASIC_AUTH_HELPER
 
-__all__ = ["PROXY_PORT", "render_squid_conf"]
+__all__ = ["PROXY_PORT", "parse_squid_conf_clients", "parse_squid_conf_entries",
+           "render_squid_conf"]
 
 AUTH_REALM = "paude"
+_ENTRY_ACLS = ("allowed_domains", "allowed_ip_literals", "allowed_ranges")
 ACCESS_LOG = "/var/log/squid/access.log"
 CACHE_LOG = "/var/log/squid/cache.log"
 # Fields: epoch.millis client squid-code/http-status method url
@@ -184,3 +186,22 @@ def _footer() -> list[str]:
         # squid waits 30 s after SIGTERM by default; stop must be quick.
         "shutdown_lifetime 0 seconds",
     ]
+
+
+def parse_squid_conf_entries(text: str) -> tuple[str, ...]:
+    """Return the allowlist entries a paude-rendered squid.conf contains."""
+    entries: list[str] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[0] == "acl" and parts[1] in _ENTRY_ACLS:
+            entries += [p for p in parts[3:] if p != "-n"]
+    return tuple(entries)
+
+
+def parse_squid_conf_clients(text: str) -> tuple[str, ...]:
+    """Return the client ranges a paude-rendered squid.conf admits (empty: any)."""
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:3] == ["acl", "paude_clients", "src"]:
+            return tuple(parts[3:])
+    return ()

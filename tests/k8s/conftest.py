@@ -444,7 +444,9 @@ def real_images(real_node: RealNode) -> RealImages:
     runner = SystemRunner()
     agent = ensure_image(runner, ImageSpec(kind="agent", ca_bundle=ca))
     proxy = ensure_image(runner, ImageSpec(kind="proxy"))
-    tag = agent.rsplit(":", 1)[-1]
+    # Both hashes: a checkout with another proxy image (same agent) must not
+    # overwrite this one's proxy under a shared tag (the node caches by tag).
+    tag = f"{agent.rsplit(':', 1)[-1]}-{proxy.rsplit(':', 1)[-1]}"
     return RealImages(
         agent=real_node.push(agent, "paude-test/paude-agent", tag),
         proxy=real_node.push(proxy, "paude-test/paude-proxy", tag),

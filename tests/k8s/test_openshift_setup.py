@@ -11,7 +11,8 @@ import pytest
 
 from paude.backends.base import Credentials, NullReporter, SessionSpec
 from paude.backends.openshift.backend import OpenShiftBackend
-from paude.cli.setup import apply_credentials
+from paude.backends.openshift.cluster import apply_credentials
+from paude.cli.context import host_credentials
 from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources, SyncConfig
 from paude.runner import SystemRunner
 
@@ -40,7 +41,8 @@ def test_setup_creates_rotates_and_start_warns_when_stale(
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(limited_kubeconfig))
     home = fake_home(tmp_path / "home")
-    lines = apply_credentials(namespace, None, home)
+    lines = apply_credentials(BackendConfig(type="openshift", namespace=namespace),
+                              host_credentials(home))
     assert [line.split(" from ")[0] for line in lines] == [
         "Refreshed Secret paude-gcloud-adc",
         "Refreshed ConfigMap paude-gitconfig",
@@ -70,7 +72,8 @@ def test_setup_creates_rotates_and_start_warns_when_stale(
         " (refresh it with: paude setup --backend openshift)"
     ]
 
-    apply_credentials(namespace, None, home)  # rotate
+    apply_credentials(BackendConfig(type="openshift", namespace=namespace),
+                              host_credentials(home))  # rotate
     rotated = cluster.get("secret", "paude-gcloud-adc", namespace)
     assert rotated is not None
     assert b'"r2"' in base64.b64decode(rotated["data"]["application_default_credentials.json"])

@@ -32,14 +32,17 @@ MODES = ("rootful", "rootless")
 BUILD_PY = """
 import sys
 from pathlib import Path
-from paude.backends.podman.images import agent_image_spec, proxy_image_spec
+from paude.backends.podman.images import agent_image_spec, gateway_image_spec, proxy_image_spec
 from paude.cli import context as cx
 from paude.container import ensure_image
 from paude.runner import SystemRunner
 ws = Path.cwd()
 loaded = cx.load(cx.Globals(), ws, {})
 spec = cx.build_session_spec(loaded, ws, cx.StartOptions(name=sys.argv[1]))
-for image in (agent_image_spec(loaded.config, spec), proxy_image_spec(loaded.config)):
+images = [agent_image_spec(loaded.config, spec), proxy_image_spec(loaded.config)]
+if spec.model_auth is not None:
+    images.append(gateway_image_spec(spec))
+for image in images:
     print(ensure_image(SystemRunner(), image))
 """
 
@@ -54,6 +57,7 @@ class Sandbox:
     python: str
     sessions: list[str] = field(default_factory=list)
     started: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)  # replaces the API key setup
 
     @property
     def home(self) -> Path:
@@ -72,6 +76,9 @@ class Sandbox:
             "PAUDE_EXTRA_CA_CERTS": self.net.ca.bundle_with_host(),
             "PYTHONPATH": str(SRC),
         }
+        if self.extra_env:
+            del env["ANTHROPIC_API_KEY"], env["ANTHROPIC_BASE_URL"]
+            env.update(self.extra_env)
         if fake_dns:
             env["CONTAINERS_CONF"] = str(self.net.containers_conf)
         if self.mode == "rootless":

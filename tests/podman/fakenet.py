@@ -35,7 +35,9 @@ HERE = Path(__file__).parent
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
 IMAGE_REPO = "localhost/paude-test-fakenet"
 TEST_LABEL = "paude.io/test=1"
-NAMES = ("api.anthropic.com", "evil.example.com", "allowed.example.org", "other.example.org")
+NAMES = ("api.anthropic.com", "evil.example.com", "allowed.example.org", "other.example.org",
+         # the model gateway's upstreams, and a place the agent must not reach
+         "oauth2.googleapis.com", "us-east5-aiplatform.googleapis.com", "storage.googleapis.com")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # Stable across runs (the agent image's tag hashes the extra CAs) and readable
 # by the rootless test user.
@@ -120,10 +122,13 @@ def ensure_ca(directory: Path) -> TestCA:
     Python crypto package.
     """
     ca = TestCA(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
-    if ca.ca_cert.exists() and ca.server_cert.exists() and ca.server_key.exists():
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    if ca.ca_cert.exists() and (directory / "ca-key.pem").exists():
+        if not (ca.server_cert.exists() and ca.server_key.exists()
+                and _server_ext() == _read(directory / "server.ext")):
+            _issue_server_cert(directory, ec)  # new names, same CA: image tags stay
         return ca
     directory.mkdir(parents=True, exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _openssl(
         "req",
         "-x509",
@@ -142,22 +147,43 @@ def ensure_ca(directory: Path) -> TestCA:
         "keyUsage=critical,keyCertSign,cRLSign",
         cwd=directory,
     )
+    _issue_server_cert(directory, ec)
+    for path in (ca.ca_cert, ca.server_cert, ca.server_key):
+        path.chmod(0o644)  # read by the web server's unprivileged user, and by paude
+    directory.chmod(0o755)
+    return ca
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
+
+
+def _server_ext() -> str:
+    return (
+        "subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES) + "\n"
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        "keyUsage=critical,digitalSignature\n"
+    )
+
+
+def _issue_server_cert(directory: Path, ec: list[str]) -> None:
+    """Issue the server certificate for :data:`NAMES` from the CA in ``directory``.
+
+    Written beside and renamed into place, so a server starting meanwhile
+    reads either the old pair or the new one.
+    """
     _openssl(
         "req",
         *ec,
         "-keyout",
-        "server-key.pem",
+        "server-key.pem.new",
         "-out",
         "server.csr",
         "-subj",
         f"/CN={NAMES[0]}",
         cwd=directory,
     )
-    (directory / "server.ext").write_text(
-        "subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES) + "\n"
-        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
-        "keyUsage=critical,digitalSignature\n"
-    )
+    (directory / "server.ext.new").write_text(_server_ext())
     _openssl(
         "x509",
         "-req",
@@ -171,15 +197,14 @@ def ensure_ca(directory: Path) -> TestCA:
         "-days",
         "825",
         "-extfile",
-        "server.ext",
+        "server.ext.new",
         "-out",
-        "server.pem",
+        "server.pem.new",
         cwd=directory,
     )
-    for path in (ca.ca_cert, ca.server_cert, ca.server_key):
-        path.chmod(0o644)  # read by the web server's unprivileged user, and by paude
-    directory.chmod(0o755)
-    return ca
+    for name in ("server-key.pem", "server.pem", "server.ext"):
+        (directory / f"{name}.new").chmod(0o644)
+        (directory / f"{name}.new").rename(directory / name)
 
 
 @dataclass

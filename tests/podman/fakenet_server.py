@@ -5,6 +5,13 @@ certificate. Every answer names the listener, so a test can tell which port
 it really reached. ``POST /v1/messages`` is a stand-in for the Anthropic
 Messages API: it answers with a canned text, as SSE when ``stream`` is true.
 Each request is logged as one JSON line on stdout (``podman logs``).
+
+Stand-ins for the model gateway's upstreams (tests/podman/test_gateway.py):
+``POST /token`` is Google's OAuth token endpoint (an access token for any
+refresh token), Vertex ``...:rawPredict``/``:streamRawPredict`` answer like
+``/v1/messages``. A streamed request whose model contains ``hold`` gets its
+first event, then the rest only after ``GET /release`` (so a test can see
+the first piece arrive before the stand-in has sent the others).
 """
 
 from __future__ import annotations
@@ -16,6 +23,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CANNED = "PAUDE-STAND-IN-ANSWER"
+ACCESS_TOKEN_PREFIX = "ya29.paude-stand-in-"
+_RELEASE = threading.Event()
+_TOKENS = iter(range(1, 1_000_000))
+
+
+def _sse_events(model: str) -> list[bytes]:
+    text = _sse(model).decode()
+    return [f"{event}\n\n".encode() for event in text.split("\n\n") if event]
 
 
 def _sse(model: str) -> bytes:
@@ -109,8 +124,29 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _send_chunked(self, pieces: list[bytes], hold: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for index, piece in enumerate(pieces):
+            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.flush()
+            if hold and index == 0:
+                _RELEASE.wait(300)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _token(self) -> None:
+        token = f"{ACCESS_TOKEN_PREFIX}{next(_TOKENS)}"
+        body = {"access_token": token, "expires_in": 3599, "token_type": "Bearer",
+                "scope": "https://www.googleapis.com/auth/cloud-platform"}
+        self._send(200, json.dumps(body).encode(), "application/json")
+
     def do_GET(self) -> None:
         self._log(b"")
+        if self.path == "/release":
+            _RELEASE.set()
         host = self.headers.get("Host", "")
         self._send(200, f"fakenet {self.listener} host={host} path={self.path}\n".encode())
 
@@ -123,12 +159,19 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(request, dict):
             request = {}
         self._log(body, stream=request.get("stream"), model=request.get("model"))
-        if not self.path.startswith("/v1/messages"):
+        vertex = "/publishers/anthropic/models/" in self.path
+        if self.path.startswith("/token"):
+            self._token()
+            return
+        if not self.path.startswith("/v1/messages") and not vertex:
             self._send(200, b"{}", "application/json")
             return
-        model = str(request.get("model", "claude-test"))
-        if "count_tokens" in self.path:
+        model = str(request.get("model") or self.path.rpartition("/")[2].partition(":")[0])
+        if "count_tokens" in self.path or "count-tokens" in self.path:
             self._send(200, b'{"input_tokens": 3}', "application/json")
+        elif request.get("stream") and "hold" in model:
+            _RELEASE.clear()
+            self._send_chunked(_sse_events(model), hold=True)
         elif request.get("stream"):
             self._send(200, _sse(model), "text/event-stream")
         else:

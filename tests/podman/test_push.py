@@ -158,8 +158,8 @@ def test_manifests_show_the_digests_the_registry_holds(
     registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from paude.backends.base import SessionSpec
+    from paude.backends.openshift.cluster import pin_images
     from paude.backends.openshift.objects import cluster_settings
-    from paude.cli.manifests import pinned_images
     from paude.config.models import BackendConfig, PaudeConfig
 
     # backend.registry means the user's own login (podman login writes this file).
@@ -175,11 +175,11 @@ def test_manifests_show_the_digests_the_registry_holds(
                        allow_network=True, ca_bundle=ca)  # fmt: skip
     settings = cluster_settings(config.backend, "team-a")
     mark = registry.mark()
-    before = pinned_images(settings, config, spec)
+    before = pin_images(settings, config, spec, NullReporter())
     assert before.image == f"{prefix}/{build_image_tag(agent_spec()).split('/', 1)[1]}"
 
     target = RegistryTarget(push_prefix=prefix, pull_prefix=prefix, tls_verify=False)
     (pushed,) = publish_images(RUNNER, [agent_spec()], target, reporter=NullReporter())
-    after = pinned_images(settings, config, spec)
+    after = pin_images(settings, config, spec, NullReporter())
     assert after.image == pushed.pull_ref and "@sha256:" in after.image
     assert [r for r in uploads(registry.since(mark))], "publish used the user's login"

@@ -92,9 +92,8 @@ def test_credentials_reach_the_agent_read_only_and_secrets_do_not(paude_cli: Pau
     script = r"""
     set -u
     cat ~/.gitconfig | grep -q 'Paude Test' && echo gitconfig=present
-    test -f ~/.config/gcloud/application_default_credentials.json && echo gcloud=present
+    test -e ~/.config/gcloud && echo gcloud=LEAKED || echo gcloud=absent
     touch ~/.gitconfig 2>/dev/null && echo gitconfig=WRITABLE || echo gitconfig=read-only
-    touch ~/.config/gcloud/x 2>/dev/null && echo gcloud=WRITABLE || echo gcloud=read-only
     test -f ~/.claude/settings.json && echo claude=copied
     echo changed > ~/.claude/settings.json && echo claude-copy=writable
     test -f ~/.claude.json && echo claude.json=copied
@@ -104,8 +103,8 @@ def test_credentials_reach_the_agent_read_only_and_secrets_do_not(paude_cli: Pau
         --exclude-dir=proc --exclude-dir=sys && echo secret=LEAKED || echo secret=absent
     """
     out = paude_cli.run("exec", "--", "sh", "-c", script).stdout.split()
-    assert out == ["gitconfig=present", "gcloud=present", "gitconfig=read-only",
-                   "gcloud=read-only", "claude=copied", "claude-copy=writable",
+    assert out == ["gitconfig=present", "gcloud=absent", "gitconfig=read-only",
+                   "claude=copied", "claude-copy=writable",
                    "claude.json=copied", "ssh=absent", "gh=absent", "secret=absent"]
     # The agent's copy changed; the host's settings did not.
     assert (paude_cli.home / ".claude" / "settings.json").read_text() == '{"theme": "dark"}'

@@ -38,7 +38,8 @@ REFUSED: dict[str, tuple[dict[str, str], tuple[str, ...], dict[str, str], str]] 
     "flag": ({}, ("--allow-domain", "https://x.example.com/p"), {},
              "'https://x.example.com/p' is not a domain"),
 }
-ACCEPTED = ({"ANTHROPIC_BASE_URL": "https://GW.example.com/v1"}, (), {}, "")
+ACCEPTED = ({"ANTHROPIC_BASE_URL": "https://GW.example.com/v1",
+             "ANTHROPIC_API_KEY": "sk-test-not-a-key"}, (), {}, "")
 
 
 def _start(root: Path, case: tuple[dict[str, str], tuple[str, ...], dict[str, str], str]
@@ -81,9 +82,11 @@ def test_bad_values_are_one_error_line_and_exit_2(
     assert stdout == ""  # no plan printed
 
 
-def test_a_reachable_base_url_joins_the_allowlist(
+def test_a_reachable_base_url_is_the_gateways_upstream_not_an_allowlist_entry(
     results: dict[str, tuple[int, str, str]]
 ) -> None:
     code, stdout, stderr = results["accepted"]
     assert code == 0, stderr
-    assert "acl allowed_domains dstdomain -n .google.com .googleapis.com gw.example.com" in stdout
+    assert "start the model gateway" in stdout and "podman secret create" in stdout
+    assert "dstdomain" not in stdout  # the default allowlist is empty
+    assert "sk-test-not-a-key" not in stdout

@@ -20,7 +20,7 @@ from paude.facts import STATE_DIR, STOP_CODES
 DATA = resources.files("paude.container").joinpath("data")
 
 
-@pytest.mark.parametrize("kind", ["agent", "proxy"])
+@pytest.mark.parametrize("kind", ["agent", "proxy", "gateway"])
 def test_checked_in_containerfile_matches_rendering(kind: ImageKind) -> None:
     checked_in = read_data(CONTAINERFILES[kind]).decode()
     assert checked_in == render_containerfile(kind), (
@@ -31,12 +31,13 @@ def test_checked_in_containerfile_matches_rendering(kind: ImageKind) -> None:
 
 def test_every_data_file_is_listed() -> None:
     on_disk = {entry.name for entry in DATA.iterdir() if entry.name != "__pycache__"}
-    listed = {f.name for f in SHIPPED_FILES} | set(CONTAINERFILES.values())
+    listed = {f.name for f in SHIPPED_FILES if f.package == "paude.container"}
+    listed |= set(CONTAINERFILES.values())
     assert on_disk == listed
 
 
 def test_every_shipped_file_is_copied_by_its_containerfile() -> None:
-    for kind in ("agent", "proxy"):
+    for kind in ("agent", "proxy", "gateway"):
         text = render_containerfile(kind)
         for shipped in shipped_files(kind):
             assert f"COPY {shipped.name} {shipped.dest}\n" in text

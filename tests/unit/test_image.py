@@ -95,12 +95,14 @@ def test_tag_changes_with_each_field(field: str) -> None:
 
 @pytest.mark.parametrize("name", [f.name for f in SHIPPED_FILES])
 def test_tag_changes_with_each_shipped_file(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    before = build_image_tag(AGENT)
-    original = image_mod.read_data
+    shipped = next(f for f in SHIPPED_FILES if f.name == name)
+    spec = ImageSpec(kind=shipped.kinds[0])
+    before = build_image_tag(spec)
+    original = image_mod.read_shipped
     monkeypatch.setattr(
-        image_mod, "read_data", lambda n: original(n) + (b"\n# changed" if n == name else b"")
-    )
-    assert build_image_tag(AGENT) != before
+        image_mod, "read_shipped",
+        lambda f: original(f) + (b"\n# changed" if f.name == name else b""))
+    assert build_image_tag(spec) != before
 
 
 def test_proxy_ignores_agent_only_inputs() -> None:

@@ -26,8 +26,10 @@ def spec(tmp_path: Path, **kw: object) -> SessionSpec:
     return SessionSpec(**base)  # type: ignore[arg-type]
 
 
-def agent_argv(s: SessionSpec, proxy_ip: str | None = "10.89.0.2") -> list[str]:
+def agent_argv(s: SessionSpec, proxy_ip: str | None = "10.89.0.2",
+               gateway_ip: str | None = None) -> list[str]:
     run = build_agent_run(s, image="localhost/paude-agent:abc", proxy_ip=proxy_ip,
+                          gateway_ip=gateway_ip, claude_json_path="/state/claude.json",
                           user_args=(), created_at="2026-01-01T00:00:00+00:00")
     return pa.build_agent_run_argv(run)
 
@@ -74,19 +76,60 @@ def test_workspace_is_mounted_read_write_at_the_same_path(tmp_path: Path) -> Non
     assert flag_values(argv, "-w") == [str(tmp_path)]
 
 
-def test_credentials_are_read_only_and_never_ssh_or_gh(tmp_path: Path) -> None:
+def _creds(home: Path) -> Credentials:
+    return Credentials(gcloud_dir=home / ".config/gcloud", gitconfig=home / ".gitconfig",
+                       claude_dir=home / ".claude", claude_json=home / ".claude.json",
+                       claude_entries=(home / ".claude/settings.json", home / ".claude/agents"))
+
+
+def test_credentials_are_read_only_and_never_ssh_gh_or_gcloud(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    creds = Credentials(gcloud_dir=home / ".config/gcloud", gitconfig=home / ".gitconfig",
-                        claude_dir=home / ".claude", claude_json=home / ".claude.json")
-    argv = agent_argv(spec(tmp_path, credentials=creds))
+    argv = agent_argv(spec(tmp_path, credentials=_creds(home)))
     workspace_mount = f"{tmp_path}:{tmp_path}"
     mounts = [m for m in flag_values(argv, "-v") if not m.startswith(workspace_mount)]
-    assert len(mounts) == 4
-    assert all(m.endswith(":ro") for m in mounts)
-    assert f"{home}/.claude:/run/paude/seed/claude:ro" in mounts
+    assert sorted(mounts) == sorted([
+        f"{home}/.gitconfig:/home/paude/.gitconfig:ro",
+        f"{home}/.claude/settings.json:/run/paude/seed/claude/settings.json:ro",
+        f"{home}/.claude/agents:/run/paude/seed/claude/agents:ro",
+        "/state/claude.json:/run/paude/seed/claude.json:ro"])
     joined = " ".join(argv)
-    assert ".ssh" not in joined
+    assert ".ssh" not in joined and "gcloud" not in joined
     assert "gh/" not in joined and "hosts.yml" not in joined
+
+
+def test_pass_credentials_mounts_gcloud_only_with_allow_network(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    old = spec(tmp_path, credentials=_creds(home), allow_network=True, pass_credentials=True)
+    assert f"{home}/.config/gcloud:/home/paude/.config/gcloud:ro" in flag_values(
+        agent_argv(old, proxy_ip=None), "-v")
+    restricted = spec(tmp_path, credentials=_creds(home), pass_credentials=True)
+    assert "gcloud" not in " ".join(agent_argv(restricted))
+
+
+def test_agent_reaches_the_gateway_directly_not_through_the_proxy(tmp_path: Path) -> None:
+    model_env = {"ANTHROPIC_BASE_URL": "http://paude-gateway:8080",
+                 "ANTHROPIC_AUTH_TOKEN": "paude-gateway"}
+    argv = agent_argv(spec(tmp_path, env={}, model_env=model_env), gateway_ip="10.89.0.3")
+    assert "paude-gateway:10.89.0.3" in flag_values(argv, "--add-host")
+    env = flag_values(argv, "-e")
+    assert "NO_PROXY=localhost,127.0.0.1,paude-gateway" in env
+    assert "ANTHROPIC_BASE_URL=http://paude-gateway:8080" in env
+
+
+def test_gateway_container_gets_the_secret_and_listens_inside_only() -> None:
+    names = pa.Names("demo-123abc")
+    argv = pa.build_gateway_run_argv(names, image="g", gateway_ip="10.89.0.3", created_at="t")
+    assert flag_values(argv, "--network") == ["paude-demo-123abc:ip=10.89.0.3",
+                                              "paude-demo-123abc-egress"]
+    assert flag_values(argv, "--secret") == [
+        "paude-demo-123abc-gateway,target=paude-gateway,uid=65532,mode=0400"]
+    assert flag_values(argv, "--cap-drop") == ["ALL"]
+    assert argv[-3:] == ["/run/secrets/paude-gateway", "10.89.0.3", "8080"]
+    secret = pa.build_gateway_secret_argv(names)
+    # the content comes from podman's environment, never argv
+    assert secret[-2:] == ["paude-demo-123abc-gateway", "PAUDE_GATEWAY_CONFIG"]
+    assert "--env" in secret
+    assert pa.gateway_ip_for_subnet("10.89.4.0/24") == "10.89.4.3"
 
 
 def test_every_object_is_labelled(tmp_path: Path) -> None:
@@ -95,7 +138,9 @@ def test_every_object_is_labelled(tmp_path: Path) -> None:
     egress = pa.build_egress_network_create_argv(names, subnet="10.91.1.0/24")
     proxy = pa.build_proxy_run_argv(names, image="i", proxy_ip="10.0.0.2",
                                     squid_conf_path="/s", created_at="t")
-    for argv in (agent_argv(spec(tmp_path)), network, egress, proxy):
+    gateway = pa.build_gateway_run_argv(names, image="g", gateway_ip="10.0.0.3", created_at="t")
+    secret = pa.build_gateway_secret_argv(names)
+    for argv in (agent_argv(spec(tmp_path)), network, egress, proxy, gateway, secret):
         labels = flag_values(argv, "--label")
         assert "app.kubernetes.io/managed-by=paude" in labels
         assert "paude.io/session=demo-123abc" in labels
@@ -169,7 +214,8 @@ def test_resources_become_podman_limit_flags() -> None:
 def test_agent_and_proxy_run_with_the_configured_limits(tmp_path: Path) -> None:
     limits = Resources(requests=Amounts(), limits=Amounts(memory="64Mi", pids=100))
     run = build_agent_run(SessionSpec(name="s", workspace=tmp_path, allowed_domains=()),
-                          image="img", proxy_ip="10.0.0.2", user_args=(), created_at="t",
+                          image="img", proxy_ip="10.0.0.2", gateway_ip=None, claude_json_path="",
+                          user_args=(), created_at="t",
                           resources=limits)
     argv = pa.build_agent_run_argv(run)
     assert argv[argv.index("--memory") + 1] == str(64 * 2**20)
@@ -185,3 +231,12 @@ def test_agent_and_proxy_run_with_the_configured_limits(tmp_path: Path) -> None:
 def test_extended_resources_are_not_podman_flags() -> None:
     gpu = Resources(requests=Amounts(), limits=Amounts(**{"nvidia.com/gpu": 1}))
     assert pa.build_resource_args(gpu) == []
+
+
+def test_stop_removes_the_gateway_secret_only_with_its_gateway() -> None:
+    from paude.backends.podman.removal import build_remove_argvs
+
+    gateway = "paude-demo-123abc-gateway"
+    with_gateway = build_remove_argvs(["paude-demo-123abc-agent", gateway], ["n"], gateway)
+    assert with_gateway[-1] == ["podman", "secret", "rm", gateway]
+    assert ["podman", "secret", "rm", gateway] not in build_remove_argvs(["a"], ["n"], gateway)

@@ -9,12 +9,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from paude.auth import ModelAuth
 from paude.domains import Allowlist
 from paude.naming import NetworkMode
 from paude.plan import Plan
+from paude.proxylog import BlockedDomain
+from paude.trust.paths import GuardMount
 
 __all__ = ["NetworkMode"]  # re-exported: it lives in naming.py (no heavy imports)
-from paude.trust.paths import GuardMount
 
 
 class SessionStatus(StrEnum):
@@ -63,6 +65,8 @@ class Credentials:
     gitconfig: Path | None = None
     claude_dir: Path | None = None
     claude_json: Path | None = None
+    # The entries of claude_dir that exist and may reach the agent (paude.claude_home).
+    claude_entries: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,12 @@ class SessionSpec:
     dockerfile: str | None = None  # a devcontainer's Dockerfile text, built as the base
     # Workspace paths mounted over themselves (git metadata, sandbox config).
     guard_mounts: tuple[GuardMount, ...] = ()
+    # The model credential: held by the session's gateway, never by the agent.
+    model_auth: ModelAuth | None = None
+    model_env: Mapping[str, str] = field(default_factory=dict)  # agent -> gateway (not secret)
+    # --allow-network --pass-credentials: the old way, credentials inside the agent.
+    pass_credentials: bool = False
+    claude_json_seed: str = "{}\n"  # the filtered ~/.claude.json the agent starts with
 
     @property
     def network(self) -> NetworkMode:
@@ -97,6 +107,30 @@ class SessionSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.allowed_domains, Allowlist):
             object.__setattr__(self, "allowed_domains", Allowlist.parse(self.allowed_domains))
+
+
+class SessionProxy(Protocol):
+    """The running proxy of one session: ``paude blocked`` and ``paude allow``."""
+
+    def blocked(self) -> list[BlockedDomain]:
+        """Return the destinations the proxy denied, the most recently denied first.
+
+        Raises:
+            PaudeError: the proxy does not run, so its log cannot be read.
+        """
+        ...
+
+    def allow(self, entries: Sequence[str]) -> tuple[str, ...]:
+        """Add ``entries`` to the live allowlist, the agent left running; return the allowlist.
+
+        The change lasts until the session's proxy is recreated from its
+        configuration (a new start re-applies the configured allowlist).
+
+        Raises:
+            ValueError: an entry is not a valid allowlist entry.
+            PaudeError: the proxy does not run.
+        """
+        ...
 
 
 class Backend(Protocol):
@@ -146,6 +180,15 @@ class Backend(Protocol):
 
     def sync_workspace(self, name: str, direction: str = "both") -> None:
         """OPTIONAL. Sync files with a remote workspace (a no-op where it is a bind mount)."""
+        ...
+
+    def session_proxy(self, name: str) -> SessionProxy:
+        """REQUIRED. Return the proxy of session ``name`` (found by labels).
+
+        Raises:
+            SessionNotFoundError: no such session, or it has no proxy
+                (``--allow-network``).
+        """
         ...
 
 

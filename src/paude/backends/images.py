@@ -31,3 +31,11 @@ def proxy_image_spec(config: PaudeConfig) -> ImageSpec:
     """
     del config
     return ImageSpec(kind="proxy", base_image=DEFAULT_BASE_IMAGE)
+
+
+def gateway_image_spec(spec: SessionSpec) -> ImageSpec:
+    """Return the model gateway's image: paude's own base, trusting the extra CAs.
+
+    Like the proxy, nothing a workspace configures may change what it is built from.
+    """
+    return ImageSpec(kind="gateway", base_image=DEFAULT_BASE_IMAGE, ca_bundle=spec.ca_bundle)

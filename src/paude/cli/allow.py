@@ -11,9 +11,8 @@ from typing import Annotated
 
 import typer
 
-from paude.backends.podman.proxy import apply_allow, run_find_proxy
-from paude.cli import context as cx
-from paude.cli.app import globals_of
+from paude.cli.app import BackendOpt
+from paude.cli.commands import open_backend, target
 from paude.cli.output import RichReporter
 from paude.errors import ConfigError
 
@@ -25,13 +24,13 @@ SessionOpt = Annotated[
 ]
 
 
-def allow(ctx: typer.Context, domains: DomainsArg, session: SessionOpt = None) -> None:
+def allow(ctx: typer.Context, domains: DomainsArg, session: SessionOpt = None,
+          backend: BackendOpt = None) -> None:
     """Allow more domains in a running session, without restarting the agent."""
-    g = globals_of(ctx)
-    name = cx.session_name(session, cx.resolve_workspace(g.workspace))
-    runner = cx.make_runner(g)
+    be, g = open_backend(ctx, backend)
+    name = target(g, session)
     try:
-        entries = apply_allow(runner, run_find_proxy(runner, name), domains)
+        entries = be.session_proxy(name).allow(domains)
     except ValueError as err:
         raise ConfigError(str(err), hint="Example: paude allow .example.com") from err
     RichReporter(verbosity=g.verbosity).info(

@@ -58,6 +58,10 @@ def root(
     allow_network: Annotated[bool, typer.Option(
         "--allow-network", help="Give the agent unrestricted network access (no proxy)."
     )] = False,
+    pass_credentials: Annotated[bool, typer.Option(
+        "--pass-credentials", help="With --allow-network only: put the model credentials "
+        "(API key, OAuth token, ~/.config/gcloud) inside the agent, as before the gateway."
+    )] = False,
     allow_domain: Annotated[list[str] | None, typer.Option(
         "--allow-domain", metavar="DOMAIN",
         help="Also allow this domain ('.example.com' adds subdomains)."
@@ -95,13 +99,18 @@ def root(
     g.openshift_context, g.openshift_namespace = openshift_context, openshift_namespace
     ctx.obj = g
     if ctx.invoked_subcommand is not None:
-        if name or yolo or allow_network or allow_domain or rebuild or dry_run or detach:
+        if name or yolo or allow_network or allow_domain or rebuild or dry_run or detach \
+                or pass_credentials:
             raise typer.BadParameter(
                 "start options go without a command: paude [OPTIONS] [-- AGENT_ARGS]")
         return
     from paude.cli.start import StartRequest, run_start
 
+    if pass_credentials and not allow_network:
+        raise typer.BadParameter("--pass-credentials needs --allow-network: with the "
+                                 "proxy the credentials stay in the gateway")
     opts = cx.StartOptions(name=name, yolo=yolo, allow_network=allow_network,
-                           rebuild=rebuild, claude_args=tuple(g.extra_args))
+                           rebuild=rebuild, claude_args=tuple(g.extra_args),
+                           pass_credentials=pass_credentials)
     run_start(g, StartRequest(opts, tuple(allow_domain or ()), dry_run, detach),
               RichReporter(verbosity=g.verbosity))

@@ -1,8 +1,9 @@
 """``paude blocked [SESSION]``: the destinations the session's proxy refused.
 
 A user whose agent "cannot reach X" sees here why, newest first, with the
-command that allows it. Importing this module registers ``blocked`` and
-``allow`` on the app (one import line in :mod:`paude.cli`).
+command that allows it; on either backend, through ``Backend.session_proxy``.
+Importing this module registers ``blocked`` and ``allow`` on the app (one
+import line in :mod:`paude.cli`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Annotated
 
 import typer
 
-from paude.backends.podman.proxy import BlockedDomain, run_find_proxy, run_read_blocked
-from paude.cli import context as cx
-from paude.cli.app import globals_of
+from paude.cli.app import BackendOpt
+from paude.cli.commands import open_backend, target
 from paude.cli.output import RichReporter, print_json
+from paude.proxylog import BlockedDomain
 
 SessionArg = Annotated[
     str | None, typer.Argument(help="Session name (default: this workspace's session).")
@@ -34,12 +35,12 @@ def _render(blocked: list[BlockedDomain]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def blocked(ctx: typer.Context, session: SessionArg = None, json: JsonOpt = False) -> None:
+def blocked(ctx: typer.Context, session: SessionArg = None, json: JsonOpt = False,
+            backend: BackendOpt = None) -> None:
     """List the destinations the session's proxy denied, most recent first."""
-    g = globals_of(ctx)
-    name = cx.session_name(session, cx.resolve_workspace(g.workspace))
-    runner = cx.make_runner(g)
-    found = run_read_blocked(runner, run_find_proxy(runner, name))
+    be, g = open_backend(ctx, backend)
+    name = target(g, session)
+    found = be.session_proxy(name).blocked()
     if json:
         print_json([b.to_dict() for b in found])
     elif found:

@@ -8,16 +8,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from paude.auth import build_agent_model_env, find_model_auth, read_adc
 from paude.backends.base import Backend, Credentials, SessionSpec
+from paude.claude_home import CLAUDE_DIR_ENTRIES, render_claude_json_seed
 from paude.config import LoadedConfig, load_config
 from paude.domains import ANTHROPIC_API_DOMAIN, DEFAULT_DOMAINS, Allowlist, host_of_base_url
 from paude.errors import ConfigError
+from paude.gateway.policy import vertex_host
 from paude.naming import derive_session_name, validate_session_name
 
 if TYPE_CHECKING:
     from paude.runner import Runner
 
-# Variables the agent needs to reach the model; their values never appear in argv.
+# With --allow-network --pass-credentials only (the old way): the model
+# variables, secrets included, reach the agent. Values never appear in argv.
 PASSTHROUGH_ENV = (
     "CLAUDE_CODE_USE_VERTEX",
     "ANTHROPIC_VERTEX_PROJECT_ID",
@@ -26,6 +30,7 @@ PASSTHROUGH_ENV = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
     "ANTHROPIC_VERTEX_BASE_URL",
+    "CLAUDE_CODE_OAUTH_TOKEN",
 )
 # Model endpoints the agent is pointed at: their hosts join the allowlist.
 BASE_URL_ENV = ("ANTHROPIC_BASE_URL", "ANTHROPIC_VERTEX_BASE_URL")
@@ -80,25 +85,43 @@ def session_name(name: str | None, workspace: Path) -> str:
 
 
 def session_allowlist(loaded: LoadedConfig, env: Mapping[str, str]) -> Allowlist:
-    """Return the session's allowlist, parsed once: defaults, API hosts in use, config, flags.
+    """Return the session's allowlist, parsed once: config and flags (the default is empty).
+
+    Model traffic needs no entry on podman: it goes to the gateway, whose
+    upstreams are fixed. The openshift backend has no gateway yet (issue 13):
+    there the model's own hosts are added, and nothing wider.
 
     Raises:
         ConfigError: an environment value (a model endpoint URL) or an entry is not valid.
     """
     domains = list(DEFAULT_DOMAINS)
-    if env.get("ANTHROPIC_API_KEY"):
-        domains.append(ANTHROPIC_API_DOMAIN)
-    for variable in BASE_URL_ENV:
-        if env.get(variable):
-            try:
-                domains.append(host_of_base_url(variable, env[variable]))
-            except ValueError as err:
-                raise ConfigError(str(err), hint=f"Point {variable} at an address the sandbox "
-                                  f"can reach, or unset it.") from err
+    model_hosts = _model_hosts(env)  # validates the endpoint URLs on every backend
+    if loaded.config.backend.type == "openshift":
+        domains += model_hosts
     try:
         return Allowlist.parse([*domains, *loaded.config.allowed_domains])
     except ValueError as err:  # config entries are checked on load; this is a safety net
         raise ConfigError(str(err), hint="Fix allowed_domains or --allow-domain.") from err
+
+
+def _model_hosts(env: Mapping[str, str]) -> list[str]:
+    """Return the hosts the model variables point at (the gateway's upstreams on podman)."""
+    hosts = []
+    for variable in BASE_URL_ENV:
+        if env.get(variable):
+            try:
+                hosts.append(host_of_base_url(variable, env[variable]))
+            except ValueError as err:
+                raise ConfigError(str(err), hint=f"Point {variable} at an address the sandbox "
+                                  f"can reach, or unset it.") from err
+    if env.get("CLAUDE_CODE_USE_VERTEX", "") not in ("", "0", "false"):
+        if not env.get("ANTHROPIC_VERTEX_BASE_URL"):
+            hosts += [vertex_host(env.get("CLOUD_ML_REGION") or "global"),
+                      "oauth2.googleapis.com"]
+    elif not env.get("ANTHROPIC_BASE_URL") and (
+            env.get("ANTHROPIC_API_KEY") or env.get("CLAUDE_CODE_OAUTH_TOKEN")):
+        hosts.append(ANTHROPIC_API_DOMAIN)
+    return hosts
 
 
 def _existing(path: Path) -> Path | None:
@@ -112,6 +135,8 @@ def host_credentials(home: Path) -> Credentials:
         gitconfig=_existing(home / ".gitconfig"),
         claude_dir=_existing(home / ".claude"),
         claude_json=_existing(home / ".claude.json"),
+        claude_entries=tuple(p for p in (home / ".claude" / e for e in CLAUDE_DIR_ENTRIES)
+                             if p.exists()),
     )
 
 
@@ -154,6 +179,14 @@ class StartOptions:
     allow_network: bool = False
     rebuild: bool = False
     claude_args: tuple[str, ...] = ()
+    pass_credentials: bool = False  # only with allow_network
+
+
+def _read_text(path: Path | None) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8") if path else None
+    except OSError:
+        return None
 
 
 def build_session_spec(
@@ -162,15 +195,27 @@ def build_session_spec(
     """Return the spec of the session for ``workspace``."""
     env = os.environ
     dev = loaded.devcontainer
+    credentials = host_credentials(Path.home())
+    allowlist = session_allowlist(loaded, env)  # checks the endpoint URLs first
+    # The openshift backend has no gateway yet: its agent gets the model
+    # variables as before (docs/security.md says so).
+    no_gateway = opts.allow_network or loaded.config.backend.type == "openshift"
+    old_way = (opts.allow_network and opts.pass_credentials) or not opts.allow_network \
+        and no_gateway
+    auth = None if no_gateway else find_model_auth(env, *read_adc(env, Path.home()))
     return SessionSpec(
         name=session_name(opts.name, workspace),
         workspace=workspace,
-        allowed_domains=session_allowlist(loaded, env),
+        allowed_domains=allowlist,
         allow_network=opts.allow_network,
         yolo=opts.yolo,
         claude_args=opts.claude_args,
-        env={k: env[k] for k in PASSTHROUGH_ENV if env.get(k)},
-        credentials=host_credentials(Path.home()),
+        env={k: env[k] for k in PASSTHROUGH_ENV if env.get(k)} if old_way else {},
+        credentials=credentials,
+        model_auth=auth,
+        model_env={} if no_gateway else build_agent_model_env(auth, env),
+        pass_credentials=old_way,
+        claude_json_seed=render_claude_json_seed(_read_text(credentials.claude_json)),
         rebuild=opts.rebuild,
         ca_bundle=read_ca_bundle(loaded.config.extra_ca_certificates, workspace,
                                  confined=loaded.workspace_ca),

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from paude.cli import context as cx
 from paude.cli.app import globals_of
 from paude.cli.output import RichReporter
-
-if TYPE_CHECKING:
-    from paude.backends.base import SessionSpec
-    from paude.backends.openshift.objects import ClusterSettings
-    from paude.config.models import PaudeConfig
 
 OutputOpt = Annotated[
     Path | None,
@@ -50,58 +45,18 @@ def collect(
     admin: bool,
     namespace: str | None = None,
 ) -> list[Any]:
-    """Return every object to export, in apply order."""
-    from paude.backends.openshift.manifests import build_session_objects
-    from paude.backends.openshift.objects import cluster_settings
-    from paude.backends.openshift.policies import (
-        build_admin_agent_policy,
-        build_admin_proxy_policy,
-    )
-    from paude.backends.openshift.rbac import build_role
+    """Return every object to export, in apply order (the backend builds them)."""
+    from paude.backends.openshift.cluster import build_export
     from paude.cli import trust
 
     g = globals_of(ctx)
+    g.openshift_namespace = namespace or g.openshift_namespace
     workspace = trust.open_workspace(g)
     loaded = cx.load(g, workspace, cx.config_overrides(g, backend="openshift"))
     trust.clear(g, workspace, loaded, dry_run=False)  # exported objects get applied
-    backend = loaded.config.backend
-    namespace = namespace or g.openshift_namespace or backend.namespace
-    if namespace is None:
-        from paude.backends.openshift.client import load_kubeconfig
-
-        namespace = load_kubeconfig(backend.context).namespace or "default"
     spec = cx.build_session_spec(loaded, workspace, opts)
-    settings = pinned_images(
-        cluster_settings(backend, namespace, egress_firewall=firewall), loaded.config, spec
-    )
-    objs: list[Any] = []
-    if admin:
-        objs += [build_role(namespace), build_admin_agent_policy(), build_admin_proxy_policy()]
-    return objs + build_session_objects(spec, settings)
-
-
-def pinned_images(
-    settings: ClusterSettings, config: PaudeConfig, spec: SessionSpec
-) -> ClusterSettings:
-    """Return ``settings`` with the digests ``backend.registry`` holds (nothing is pushed).
-
-    Without ``backend.registry`` the export stays offline (no cluster is
-    asked for OpenShift's registry; ``paude --dry-run`` does that).
-    """
-    from paude.backends.openshift.imageregistry import build_configured_target
-    from paude.backends.openshift.images import (
-        apply_images,
-        build_image_specs,
-        check_session_images,
-    )
-    from paude.runner import SystemRunner
-
-    target = build_configured_target(config.backend)
-    if target is None or config.backend.image is not None:
-        return settings
-    specs = build_image_specs(config, spec)
-    images = check_session_images(SystemRunner(), target, specs, reporter=RichReporter())
-    return apply_images(settings, images)
+    return build_export(loaded.config, spec, egress_firewall=firewall, admin=admin,
+                        reporter=RichReporter(verbosity=g.verbosity))
 
 
 def file_name(index: int, obj: dict[str, Any]) -> str:

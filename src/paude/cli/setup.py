@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from paude.auth import NO_CREDENTIAL_HINT
 from paude.cli import context as cx
 from paude.cli.app import globals_of
 from paude.cli.output import RichReporter
 from paude.errors import ConfigError
+
+if TYPE_CHECKING:
+    from paude.config.models import BackendConfig
 
 BackendOpt = Annotated[str, typer.Option("--backend", help="Only openshift needs setup.")]
 PrintRbacOpt = Annotated[
@@ -31,56 +35,21 @@ NamespaceOpt = Annotated[
 ]
 
 
-def _namespace(g: cx.Globals, explicit: str | None) -> tuple[str, str | None]:
-    """Return the namespace and kubeconfig context to use."""
+def _backend_config(g: cx.Globals, namespace: str | None) -> BackendConfig:
+    """Return the openshift section of the configuration, ``--namespace`` applied."""
+    g.openshift_namespace = namespace or g.openshift_namespace
     workspace = cx.resolve_workspace(g.workspace)
-    loaded = cx.load(g, workspace, cx.config_overrides(g, backend="openshift"))
-    backend = loaded.config.backend
-    namespace = explicit or backend.namespace
-    if namespace is None:
-        from paude.backends.openshift.client import load_kubeconfig
-
-        namespace = load_kubeconfig(backend.context).namespace or "default"
-    return namespace, backend.context
+    return cx.load(g, workspace, cx.config_overrides(g, backend="openshift")).config.backend
 
 
-def print_rbac(namespace: str, user: str | None, service_account: str | None) -> None:
+def print_rbac(config: BackendConfig, user: str | None, service_account: str | None) -> None:
     """Write the Role (and a RoleBinding when a subject is named) as YAML on stdout."""
-    from paude.backends.openshift.rbac import build_role, build_role_binding
+    from paude.backends.openshift.cluster import build_rbac
     from paude.plan import render_yaml
 
-    objs = [build_role(namespace)]
-    if user:
-        objs.append(build_role_binding(namespace, subject={"kind": "User", "name": user}))
-    if service_account:
-        subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
-        objs.append(build_role_binding(namespace, subject=subject))
-    sys.stdout.write(render_yaml(objs))
+    sys.stdout.write(render_yaml(build_rbac(config, user=user, service_account=service_account)))
     if not (user or service_account):
         RichReporter().info("Add --user NAME or --service-account NAME to print a RoleBinding.")
-
-
-def _local_sources(home: Path) -> list[tuple[Path, str]]:
-    from paude.backends.openshift.credentials import credential_paths
-
-    paths = credential_paths(cx.host_credentials(home))
-    return [(path, kind) for kind, path in sorted(paths.items())]
-
-
-def apply_credentials(namespace: str, context: str | None, home: Path) -> list[str]:
-    """Create or refresh the credential objects from files under ``home``; return lines to print."""
-    from paude.backends.openshift.client import KubeClient
-    from paude.backends.openshift.credentials import CredentialSource, build_credential_object
-    from paude.backends.openshift.objects import ClusterSettings
-
-    client = KubeClient(context=context, namespace=namespace)
-    settings = ClusterSettings(namespace=namespace)
-    lines = []
-    for path, kind in _local_sources(home):
-        source = CredentialSource(kind, path.read_bytes(), int(path.stat().st_mtime))
-        obj = client.apply(build_credential_object(source, settings))
-        lines.append(f"Refreshed {obj['kind']} {obj['metadata']['name']} from {path}")
-    return lines
 
 
 def setup(
@@ -92,18 +61,28 @@ def setup(
     service_account: ServiceAccountOpt = None,
     namespace: NamespaceOpt = None,
 ) -> None:
-    """Create or refresh the session credentials in the cluster (gcloud ADC, .gitconfig)."""
+    """Create or refresh the session credentials in the cluster (gcloud ADC, .gitconfig).
+
+    Model credentials (podman needs no setup: each start hands them to the
+    session's gateway, never to the agent). Set one on the host:
+    Claude subscription: run `claude setup-token`, export CLAUDE_CODE_OAUTH_TOKEN.
+    Anthropic API key: export ANTHROPIC_API_KEY.
+    Vertex AI: `gcloud auth application-default login`, export
+    CLAUDE_CODE_USE_VERTEX=1 ANTHROPIC_VERTEX_PROJECT_ID=... CLOUD_ML_REGION=...
+    """
     if backend != "openshift":
         raise ConfigError(
-            f"the {backend} backend needs no setup", hint="Run: paude setup --backend openshift"
-        )
+            f"the {backend} backend needs no setup",
+            hint="Model credentials come from the host at each start: " + NO_CREDENTIAL_HINT)
+    from paude.backends.openshift.cluster import apply_credentials
+
     g = globals_of(ctx)
-    ns, context = _namespace(g, namespace or g.openshift_namespace)
+    config = _backend_config(g, namespace)
     if print_rbac_:
-        print_rbac(ns, user, service_account)
+        print_rbac(config, user, service_account)
         return
     reporter = RichReporter(verbosity=g.verbosity)
-    lines = apply_credentials(ns, context, Path.home())
+    lines = apply_credentials(config, cx.host_credentials(Path.home()))
     if not lines:
         reporter.warn("no local credentials found (~/.config/gcloud ADC, ~/.gitconfig)")
     for line in lines:

@@ -6,6 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, replace
 
+from paude.backends.base import SessionSpec
 from paude.cli import context as cx
 from paude.cli.output import RichReporter
 from paude.plan import render_plan
@@ -32,6 +33,18 @@ def _warn_risky(opts: cx.StartOptions, reporter: RichReporter) -> None:
         reporter.warn("--yolo: the agent runs every command without asking you first.")
 
 
+def _warn_no_credential(spec: SessionSpec, reporter: RichReporter) -> None:
+    from paude.auth import NO_CREDENTIAL_HINT
+
+    if spec.model_auth is None and not spec.pass_credentials:
+        where = "no credential found" if not spec.allow_network else \
+            "--allow-network without --pass-credentials: the agent gets no credential"
+        reporter.warn(f"the agent cannot reach a model ({where}). {NO_CREDENTIAL_HINT}")
+    elif spec.model_auth is not None:
+        reporter.info(f"Model calls go through the session's gateway "
+                      f"({spec.model_auth.mode.value}, from {spec.model_auth.source})")
+
+
 def run_start(g: cx.Globals, req: StartRequest, reporter: RichReporter) -> None:
     """Validate everything, then start (or repair) the session and attach to it."""
     from paude.cli import trust
@@ -48,6 +61,7 @@ def run_start(g: cx.Globals, req: StartRequest, reporter: RichReporter) -> None:
         sys.stdout.write(render_plan(backend.plan_session(spec)))
         return
     _warn_risky(req.options, reporter)
+    _warn_no_credential(spec, reporter)
     # One start or stop of a session at a time: a second `paude` waits, then
     # finds the running session.
     with session_lock(spec.name, on_wait=reporter.info), \

@@ -29,7 +29,7 @@ from paude.facts import (
     TMUX_CONF_PATH,
 )
 
-ImageKind = Literal["agent", "proxy"]
+ImageKind = Literal["agent", "proxy", "gateway"]
 AGENT_HOME = CONTAINER_HOME
 
 # Name of the extra CA bundle inside the build context, and where it lands.
@@ -41,34 +41,55 @@ CA_ENV_VARS = ("NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "S
 AGENT_APT_PACKAGES = (
     "ca-certificates", "curl", "git", "inotify-tools", "nodejs", "npm", "rsync", "tmux",
 )
-PROXY_APT_PACKAGES = ("squid",)
+# inotify-tools: the OpenShift proxy pod's reload container waits on the mounted
+# ConfigMap with inotifywait (backends/openshift/proxy.py).
+PROXY_APT_PACKAGES = ("squid", "inotify-tools")
+GATEWAY_APT_PACKAGES = ("ca-certificates", "python3", "python3-venv")
+# The gateway's Python dependencies, pinned (Debian's google-auth is 1.5, from 2018).
+GATEWAY_PIP_PACKAGES = ("aiohttp==3.14.5", "google-auth==2.63.0", "requests==2.34.2")
+GATEWAY_VENV = "/opt/paude-gateway"
+GATEWAY_SRC = "/opt/paude"  # on PYTHONPATH: paude.gateway lives under it
+GATEWAY_UID = 65532  # no passwd entry needed; owns nothing in the image
 
 
 @dataclass(frozen=True)
 class ShippedFile:
     """A file from ``data/`` that is copied into an image."""
 
-    name: str
+    name: str  # its path in the build context
     dest: str
     mode: int
     kinds: tuple[ImageKind, ...]
+    package: str = "paude.container"  # read from this package (``data/`` for the default)
 
 
 SHIPPED_FILES: tuple[ShippedFile, ...] = (
     ShippedFile("paude-entrypoint", ENTRYPOINT_PATH, 0o755, ("agent",)),
     ShippedFile("tmux.conf", TMUX_CONF_PATH, 0o644, ("agent",)),
+    # The gateway runs paude's own modules (paude is a namespace package there).
+    *(ShippedFile(f"gateway/{module}", f"{GATEWAY_SRC}/paude/gateway/{module}", 0o644,
+                  ("gateway",), package="paude.gateway")
+      for module in ("__init__.py", "policy.py", "tokens.py", "app.py")),
 )
 
 # Checked-in renderings (with default settings) of each kind's Containerfile.
 CONTAINERFILES: dict[ImageKind, str] = {
     "agent": "Containerfile.agent",
     "proxy": "Containerfile.proxy",
+    "gateway": "Containerfile.gateway",
 }
 
 
 def read_data(name: str) -> bytes:
     """Return the bytes of the file ``name`` in ``container/data/``."""
     return resources.files("paude.container").joinpath("data", name).read_bytes()
+
+
+def read_shipped(shipped: ShippedFile) -> bytes:
+    """Return the bytes of ``shipped`` (from ``data/`` or from its Python package)."""
+    if shipped.package == "paude.container":
+        return read_data(shipped.name)
+    return resources.files(shipped.package).joinpath(shipped.name.rpartition("/")[2]).read_bytes()
 
 
 def shipped_files(kind: ImageKind) -> tuple[ShippedFile, ...]:
@@ -88,6 +109,8 @@ def render_containerfile(
     """Render the Containerfile of an image of ``kind`` (inputs must be validated)."""
     if kind == "proxy":
         lines = _proxy_lines(base_image)
+    elif kind == "gateway":
+        lines = _gateway_lines(base_image, has_ca_bundle=has_ca_bundle)
     else:
         lines = _agent_lines(
             base_image,
@@ -207,6 +230,26 @@ def _proxy_lines(base_image: str) -> list[str]:
         # -N: no daemon, so squid is the container's main process.
         f'ENTRYPOINT ["squid", "-N", "-f", "{SQUID_CONF_PATH}"]',
     ]
+
+
+def _gateway_lines(base_image: str, *, has_ca_bundle: bool) -> list[str]:
+    # The extra CA is trusted by pip at build time and by the gateway's TLS
+    # clients at run time (a TLS-inspecting proxy, or a test's stand-ins).
+    pip = f"{GATEWAY_VENV}/bin/pip"
+    lines = [f"FROM {base_image}", "ENV DEBIAN_FRONTEND=noninteractive",
+             _apt_install(GATEWAY_APT_PACKAGES)]
+    if has_ca_bundle:
+        lines += _ca_lines()
+    lines += [
+        f"RUN python3 -m venv {GATEWAY_VENV} \\\n"
+        f"    && {pip} install --no-cache-dir --cert {SYSTEM_CA_BUNDLE} "
+        f"{' '.join(GATEWAY_PIP_PACKAGES)}",
+        *_copy_lines("gateway"),
+        f"ENV PYTHONPATH={GATEWAY_SRC} PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
+        f"USER {GATEWAY_UID}",
+        f'ENTRYPOINT ["{GATEWAY_VENV}/bin/python", "-m", "paude.gateway.app"]',
+    ]
+    return lines
 
 
 def write_rendered_containerfiles() -> None:

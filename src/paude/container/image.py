@@ -20,7 +20,7 @@ from typing import IO, Protocol
 from paude.container.files import (
     CA_CONTEXT_NAME,
     ImageKind,
-    read_data,
+    read_shipped,
     render_containerfile,
     shipped_files,
 )
@@ -75,8 +75,8 @@ class ImageSpec:
 
     def __post_init__(self) -> None:
         """Reject values that could not be rendered safely into a Containerfile."""
-        if self.kind not in ("agent", "proxy"):
-            raise ConfigError(f"unknown image kind {self.kind!r}: expected 'agent' or 'proxy'")
+        if self.kind not in ("agent", "proxy", "gateway"):
+            raise ConfigError(f"unknown image kind {self.kind!r}: expected agent/proxy/gateway")
         bad = [p for p in self.packages if not is_debian_package(p)]
         if bad:
             raise ConfigError(
@@ -109,7 +109,7 @@ def build_user_base_tag(spec: ImageSpec) -> str | None:
 
 def build_context(spec: ImageSpec) -> dict[str, bytes]:
     """Return the build context of ``spec``: relative path -> file content."""
-    has_ca = spec.kind == "agent" and spec.ca_bundle is not None
+    has_ca = spec.kind in ("agent", "gateway") and spec.ca_bundle is not None
     text = render_containerfile(
         spec.kind,
         base_image=build_user_base_tag(spec) or spec.base_image,
@@ -120,7 +120,7 @@ def build_context(spec: ImageSpec) -> dict[str, bytes]:
     )
     context = {CONTAINERFILE: text.encode()}
     for shipped in shipped_files(spec.kind):
-        context[shipped.name] = read_data(shipped.name)
+        context[shipped.name] = read_shipped(shipped)
     if has_ca and spec.ca_bundle is not None:
         context[CA_CONTEXT_NAME] = spec.ca_bundle
     if spec.dockerfile is not None and spec.kind == "agent":
@@ -165,6 +165,7 @@ def write_context(context: Mapping[str, bytes], directory: str) -> None:
     """Write a build context returned by :func:`build_context` into ``directory``."""
     for name, content in context.items():
         path = os.path.join(directory, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as handle:
             handle.write(content)
 

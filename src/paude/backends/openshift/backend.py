@@ -66,6 +66,7 @@ from paude.sync import SyncSpec
 
 if TYPE_CHECKING:
     from paude.backends.openshift.client import KubeClient
+    from paude.backends.openshift.sessionproxy import OpenShiftSessionProxy
 
 # Kinds a session owns, in delete order (the workload first, policies last,
 # so the agent never runs without its policies). The PVC is kept on stop.
@@ -88,7 +89,7 @@ def _not_found(name: str) -> SessionNotFoundError:
     return SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
 
 
-class OpenShiftBackend:
+class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorkspace.remove_workspace
     """Run sessions on OpenShift or Kubernetes (see docs/openshift.md)."""
 
     name = "openshift"
@@ -307,6 +308,12 @@ class OpenShiftBackend:
         result = sync.sync_now(spec, self.reporter, force=direction == "force")
         self.reporter.info(f"Synced session {name}: {result.pushed} sent, {result.pulled}"
                            f" received, {result.deleted_local + result.deleted_remote} deleted")
+
+    def session_proxy(self, name: str) -> OpenShiftSessionProxy:
+        """Return the proxy the session uses (its denials, its live allowlist), through the API."""
+        from paude.backends.openshift.sessionproxy import OpenShiftSessionProxy
+
+        return OpenShiftSessionProxy(self._api, name, self.reporter)
 
     def _sync_spec(self, name: str, workspace: str) -> SyncSpec:
         return sync.build_sync_spec(self.config, name=name, workspace=workspace,

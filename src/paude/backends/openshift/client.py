@@ -47,6 +47,7 @@ _PLURALS = {
     "NetworkPolicy": "networkpolicies.networking.k8s.io",
     "EgressFirewall": "egressfirewalls.k8s.ovn.org",
     "Event": "events",
+    "PodLog": "pods/log",
     "Route": "routes.route.openshift.io",
     "ImageStream": "imagestreams.image.openshift.io",
 }
@@ -76,6 +77,11 @@ def load_kubeconfig(context: str | None) -> Any:
         ) from err
 
 
+def pick_namespace(namespace: str | None, kubeconfig: Any) -> str:
+    """Return the namespace to use: the configured one, else the context's, else ``default``."""
+    return namespace or kubeconfig.namespace or "default"
+
+
 class KubeClient:
     """A namespace-bound lightkube client that speaks paude's dicts and errors."""
 
@@ -87,7 +93,7 @@ class KubeClient:
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         config = load_kubeconfig(context)
-        self.namespace: str = namespace or config.namespace or "default"
+        self.namespace: str = pick_namespace(namespace, config)
         self.server: str = config.cluster.server
         # Typed as Any: lightkube's overloads are keyed on its model classes, and
         # this boundary deals in the builders' plain dicts.
@@ -220,12 +226,63 @@ class KubeClient:
                 return
             raise
 
-    def warning_events(self, kind: str, name: str) -> list[str]:
+    def _warning_events(self, kind: str, name: str) -> list[str]:
         """Return the messages of Warning events about one object, oldest first."""
         fields = {"involvedObject.kind": kind, "involvedObject.name": name, "type": "Warning"}
         with self._errors("list", "Event"):
             events = list(self._client.list(Event, fields=fields))
         return [f"{e.reason}: {e.message}" for e in events if e.message]
+
+    def pod_log(
+        self, name: str, *, container: str, until: str | None = None, timeout: float = 0
+    ) -> str:
+        """Return the log of ``container`` in pod ``name``, from its start.
+
+        With ``until``, follow the log until that line appears (at most
+        ``timeout`` s) and return the log up to it. The follow runs in a
+        thread with its own client (see :meth:`_watch_pods` for why), so the
+        wait has a deadline.
+
+        Raises:
+            OperationTimeoutError: ``until`` did not appear within ``timeout`` s.
+            ClusterError: the log cannot be read, or ended without ``until``.
+        """
+        if until is None:
+            with self._errors("get", "PodLog"):
+                return "".join(self._client.log(name, container=container))
+        outcome: queue.Queue[BaseException | str | None] = queue.Queue()
+        follower = self._new_client()
+
+        def _follow() -> None:
+            try:
+                seen: list[str] = []
+                for text in follower.log(name, container=container, follow=True):
+                    seen.append(text)
+                    if text.rstrip("\n") == until:
+                        outcome.put("".join(seen))
+                        return
+                outcome.put(None)
+            except Exception as err:  # handed to the waiting thread, which raises it
+                outcome.put(err)
+            finally:
+                follower.close()
+
+        threading.Thread(target=_follow, name="paude-log", daemon=True).start()
+        try:
+            result = outcome.get(timeout=timeout)
+        except queue.Empty:
+            raise OperationTimeoutError(
+                f"the {container} container of pod {name} did not log {until!r} in {timeout:.0f}s",
+                hint=f"See: kubectl logs -n {self.namespace} {name} -c {container}",
+            ) from None
+        if isinstance(result, BaseException):
+            with self._errors("get", "PodLog"):
+                raise result
+        if result is None:
+            raise ClusterError(
+                f"the log of the {container} container of pod {name} ended before {until!r}"
+            )
+        return result
 
     def wait_pod_ready(
         self,
@@ -271,11 +328,11 @@ class KubeClient:
                 if (until(pod) if until else state.ready) and op != "DELETED":
                     return pod
                 waiting = state.waiting
-        err = pending_error(shown, waiting, self.warning_events(*owner))
+        err = pending_error(shown, waiting, self._warning_events(*owner))
         raise OperationTimeoutError(err.message, hint=err.hint)
 
     def _raise_for_owner_events(self, owner: tuple[str, str], pod: str, waiting: str) -> None:
-        events = [e for e in self.warning_events(*owner) if "FailedCreate" in e]
+        events = [e for e in self._warning_events(*owner) if "FailedCreate" in e]
         if events:
             raise pending_error(pod, waiting, events)
 

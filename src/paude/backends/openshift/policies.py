@@ -182,6 +182,25 @@ def build_egress_firewall(domains: Allowlist, settings: ClusterSettings) -> dict
     }
 
 
+def build_firewall_update(firewall: dict[str, Any], entries: Allowlist) -> dict[str, Any]:
+    """Return the apply object of an existing EgressFirewall that also allows ``entries``.
+
+    Its rules stay as they are; the Allow rules of new entries go before the
+    final Deny rules (OVN-Kubernetes evaluates them in order).
+    """
+    rules: list[dict[str, Any]] = list(firewall.get("spec", {}).get("egress") or [])
+    cut = next((i for i, r in enumerate(rules) if r.get("type") == "Deny"), len(rules))
+    added = [r for r in _firewall_rules(entries) if r["type"] == "Allow" and r not in rules]
+    meta = firewall["metadata"]
+    return {
+        "apiVersion": "k8s.ovn.org/v1",
+        "kind": "EgressFirewall",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                     "labels": dict(meta.get("labels") or {})},
+        "spec": {"egress": [*rules[:cut], *added, *rules[cut:]]},
+    }
+
+
 def _paude_pods(role: str, namespaces: dict[str, Any]) -> dict[str, Any]:
     selector: dict[str, Any] = {
         "matchLabels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: role},

@@ -9,6 +9,12 @@ NetworkPolicy keeps other pods away where it is enforced, and where it is
 not (or a pod copies the agent's labels) the credential still does. The
 credential is per proxy, so per allowlist: the sessions sharing a proxy
 share its allowlist, so one session using another's credential gains nothing.
+
+Beside squid the proxy pod runs two small containers of the same image, so
+``paude blocked`` and ``paude allow`` work through the API alone: ``access-log``
+prints squid's access.log (read as that container's pod log), and ``reload``
+makes squid re-read its config whenever the kubelet updates the mounted
+ConfigMap, then says so in its own log.
 """
 
 from __future__ import annotations
@@ -34,13 +40,47 @@ from paude.backends.openshift.objects import (
     selector_labels,
 )
 from paude.domains import Allowlist
-from paude.facts import PROXY_PORT, SQUID_AUTH_DIR, SQUID_CONF_DIR, SQUID_CONF_NAME
-from paude.squid import render_squid_conf
+from paude.facts import (
+    PROXY_PORT,
+    SQUID_AUTH_DIR,
+    SQUID_CONF_DIR,
+    SQUID_CONF_NAME,
+    SQUID_CONF_PATH,
+)
+from paude.squid import ACCESS_LOG, render_squid_conf
 
 # The proxy image runs `squid -N -f SQUID_CONF_PATH`: the ConfigMap's key is mounted there.
 SQUID_CONF_KEY = SQUID_CONF_NAME
 # The proxy's htpasswd (the auth Secret's htpasswd key only) is mounted in SQUID_AUTH_DIR.
 SQUID_AUTH_FILE = f"{SQUID_AUTH_DIR}/{PROXY_HTPASSWD_KEY}"
+ACCESS_LOG_CONTAINER = "access-log"
+RELOAD_CONTAINER = "reload"
+# What the reload container prints once squid got the config with that hash.
+LOADED_MARKER = "paude: squid.conf loaded "
+# The kubelet updates a ConfigMap volume by swapping its ``..data`` symlink.
+# squid has no pid file (squid.conf says ``pid_filename none``), so
+# ``squid -k reconfigure`` cannot find it: SIGHUP is the same request, sent
+# across the pod's shared process namespace.
+_RELOAD_SCRIPT = """\
+conf="$1" marker="$2"
+loaded() { echo "$marker$(sha256sum < "$conf" | cut -c1-16)"; }
+loaded
+inotifywait -mq -e moved_to --format %f "$(dirname "$conf")" | while read -r name; do
+  [ "$name" = ..data ] || continue
+  for proc in /proc/[0-9]*; do
+    [ "$(cat "$proc/comm" 2>/dev/null)" = squid ] && kill -HUP "${proc#/proc/}"
+  done
+  loaded
+done
+"""
+_ACCESS_LOG_SCRIPT = 'exec tail -n +1 -F "$1"'
+# Probes: the log is there to read; the watcher runs (else the kubelet restarts it).
+_WATCHER_PROBE = 'for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = "$1" ] && exit 0;' \
+    " done; exit 1"
+_SIDECAR_RESOURCES = {
+    "requests": {"cpu": "5m", "memory": "8Mi"},
+    "limits": {"cpu": "100m", "memory": "32Mi"},
+}
 # squid writes its logs, spool and runtime files here; the root filesystem is read-only.
 _WRITABLE_DIRS = {
     "logs": "/var/log/squid",
@@ -120,10 +160,46 @@ def _proxy_container(domains: Allowlist, settings: ClusterSettings) -> dict[str,
     }
 
 
+def conf_hash(text: str) -> str:
+    """Return the short hash of a squid.conf (what the reload container prints)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sidecar(name: str, command: list[str], probe: list[str], settings: ClusterSettings,
+             mount: dict[str, Any]) -> dict[str, Any]:
+    check = {"exec": {"command": probe}, "periodSeconds": 30}
+    return {
+        "name": name,
+        "image": settings.proxy_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "readinessProbe": check,
+        "livenessProbe": {**check, "initialDelaySeconds": 10},
+        "resources": _SIDECAR_RESOURCES,
+        "securityContext": {**restricted_container_context(), "readOnlyRootFilesystem": True},
+        "volumeMounts": [{**mount, "readOnly": True}],
+    }
+
+
+def _sidecars(settings: ClusterSettings) -> list[dict[str, Any]]:
+    return [
+        _sidecar(ACCESS_LOG_CONTAINER, ["sh", "-c", _ACCESS_LOG_SCRIPT, "sh", ACCESS_LOG],
+                 ["test", "-r", ACCESS_LOG],
+                 settings, {"name": "logs", "mountPath": _WRITABLE_DIRS["logs"]}),
+        _sidecar(RELOAD_CONTAINER,
+                 ["sh", "-c", _RELOAD_SCRIPT, "sh", SQUID_CONF_PATH, LOADED_MARKER],
+                 ["sh", "-c", _WATCHER_PROBE, "sh", "inotifywait"],
+                 settings, {"name": "conf", "mountPath": SQUID_CONF_DIR}),
+    ]
+
+
 def build_proxy_deployment(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
-    """Return the proxy Deployment (1 replica), restarted when its squid.conf changes."""
+    """Return the proxy Deployment (1 replica), restarted when its configured squid.conf changes.
+
+    ``paude allow`` changes only the ConfigMap, which the running squid
+    re-reads (the ``reload`` container): the template's hash stays.
+    """
     pid = proxy_id(domains)
-    conf_hash = hashlib.sha256(render_proxy_conf(domains).encode()).hexdigest()[:16]
     htpasswd = {"key": PROXY_HTPASSWD_KEY, "path": PROXY_HTPASSWD_KEY, "mode": 0o444}
     volumes: list[dict[str, Any]] = [
         {"name": "conf", "configMap": {"name": proxy_name(domains)}},
@@ -141,11 +217,15 @@ def build_proxy_deployment(domains: Allowlist, settings: ClusterSettings) -> dic
             "template": {
                 "metadata": {
                     "labels": labels(ROLE_PROXY, proxy=pid),
-                    "annotations": {"paude.io/squid-conf-sha256": conf_hash},
+                    "annotations": {
+                        "paude.io/squid-conf-sha256": conf_hash(render_proxy_conf(domains))
+                    },
                 },
                 "spec": {
                     **restricted_pod_fields(settings.pull_secret),
-                    "containers": [_proxy_container(domains, settings)],
+                    # The reload container signals squid (same UID, no capability).
+                    "shareProcessNamespace": True,
+                    "containers": [_proxy_container(domains, settings), *_sidecars(settings)],
                     "volumes": volumes,
                 },
             },
@@ -171,4 +251,22 @@ def build_proxy_service(domains: Allowlist, settings: ClusterSettings) -> dict[s
                 {"name": "proxy", "port": PROXY_PORT, "targetPort": PROXY_PORT, "protocol": "TCP"}
             ],
         },
+    }
+
+
+def build_proxy_conf_update(configmap: dict[str, Any], entries: Allowlist) -> dict[str, Any]:
+    """Return the apply object that puts ``entries`` into a proxy's existing ConfigMap.
+
+    Name and labels stay (they select the proxy by its configured allowlist).
+
+    Raises:
+        ValueError: an entry is not valid.
+    """
+    meta = configmap["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                     "labels": dict(meta.get("labels") or {})},
+        "data": {SQUID_CONF_KEY: render_proxy_conf(entries)},
     }

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 from paude.backends.podman.names import PODMAN, Names, build_attach_argv, build_exec_argv
 from paude.config.models import Resources, Timeouts
+from paude.container.files import GATEWAY_UID
 from paude.facts import (
     CLAUDE_JSON_SEED,
     CLAUDE_SEED_DIR,
@@ -20,6 +21,7 @@ from paude.facts import (
     PROXY_PORT,
     SQUID_CONF_PATH,
 )
+from paude.gateway.policy import CONFIG_PATH, GATEWAY_HOST, GATEWAY_PORT
 from paude.naming import (
     LABEL_BACKEND,
     LABEL_MANAGED_BY,
@@ -48,6 +50,7 @@ class AgentRun:
     workspace: str
     created_at: str
     proxy_ip: str | None  # None: --allow-network, no proxy
+    gateway_ip: str | None = None  # None: no model gateway
     passthrough_env: Mapping[str, str] = field(default_factory=dict)  # values reach podman's env
     fixed_env: Mapping[str, str] = field(default_factory=dict)  # not secret: written in argv
     mounts: tuple[tuple[str, str], ...] = ()  # (host path, container path), read-only
@@ -176,14 +179,63 @@ def build_proxy_run_argv(
     ]
 
 
-def build_proxy_env(proxy_ip: str | None) -> dict[str, str]:
+def gateway_ip_for_subnet(subnet: str) -> str:
+    """Return the gateway's static address: the third host of ``subnet``."""
+    hosts = ipaddress.ip_network(subnet, strict=False).hosts()
+    next(hosts)
+    next(hosts)
+    return str(next(hosts))
+
+
+GATEWAY_SECRET_ENV = "PAUDE_GATEWAY_CONFIG"  # the variable podman reads the secret from
+
+
+def build_gateway_secret_argv(names: Names) -> list[str]:
+    """Return argv storing the gateway's config (with the credential) as a podman secret.
+
+    podman reads the content from the variable :data:`GATEWAY_SECRET_ENV` of
+    its own environment, never from argv; the secret is only ever attached to
+    the gateway container.
+    """
+    labels = session_labels(names, role="gateway-secret", network=NetworkMode.RESTRICTED)
+    return [PODMAN, "secret", "create", "--env", *_label_args(labels), names.gateway,
+            GATEWAY_SECRET_ENV]
+
+
+def build_gateway_run_argv(
+    names: Names, *, image: str, gateway_ip: str, created_at: str
+) -> list[str]:
+    """Return argv starting the session's model gateway.
+
+    Like the proxy it sits on the internal network at a fixed address and on
+    the egress network; it listens on its internal address only, so nothing
+    on the routed egress side can call it.
+    """
+    labels = session_labels(names, role="gateway", network=NetworkMode.RESTRICTED)
+    labels["paude.io/created"] = created_at
+    target = CONFIG_PATH.rpartition("/")[2]
+    return [
+        PODMAN, "run", "-d", "--name", names.gateway, *_label_args(labels),
+        "--network", f"{names.network}:ip={gateway_ip}",
+        "--network", names.egress_network,
+        "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges",
+        # No --read-only: podman 4.3 cannot mount a secret into a read-only root.
+        "--secret", f"{names.gateway},target={target},uid={GATEWAY_UID},mode=0400",
+        image, CONFIG_PATH, gateway_ip, str(GATEWAY_PORT),
+    ]
+
+
+def build_proxy_env(proxy_ip: str | None, *, gateway: bool = False) -> dict[str, str]:
     """Return the proxy variables the agent gets (none without a proxy)."""
     if proxy_ip is None:
         return {}
     url = f"http://{PROXY_HOST}:{PROXY_PORT}"
+    # The gateway is called directly, never through the proxy.
+    direct = ",".join(["localhost", "127.0.0.1", *([GATEWAY_HOST] if gateway else [])])
     return {
         "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
-        "NO_PROXY": "localhost,127.0.0.1", "no_proxy": "localhost,127.0.0.1",
+        "NO_PROXY": direct, "no_proxy": direct,
     }
 
 
@@ -201,6 +253,8 @@ def build_agent_run_argv(run: AgentRun) -> list[str]:
     argv = [PODMAN, "run", "-d", "--name", run.names.agent, *_label_args(labels)]
     if run.proxy_ip:
         argv += ["--network", run.names.network, "--add-host", f"{PROXY_HOST}:{run.proxy_ip}"]
+        if run.gateway_ip:
+            argv += ["--add-host", f"{GATEWAY_HOST}:{run.gateway_ip}"]
     else:
         argv += ["--network", run.names.egress_network]
     argv += [*run.user_args, "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
@@ -215,7 +269,8 @@ def build_agent_run_argv(run: AgentRun) -> list[str]:
         argv += ["-v", f"{host}:{container}:ro"]
     # The host's own proxy settings must not leak in: only ours are set.
     argv.append("--http-proxy=false")
-    fixed = {**build_proxy_env(run.proxy_ip), "PAUDE_WORKSPACE": run.workspace,
+    fixed = {**build_proxy_env(run.proxy_ip, gateway=run.gateway_ip is not None),
+             "PAUDE_WORKSPACE": run.workspace,
              "PAUDE_SESSION": run.names.session, **timeouts, **run.fixed_env}
     argv += [arg for key in sorted(fixed) for arg in ("-e", f"{key}={fixed[key]}")]
     for key in sorted(run.passthrough_env):
@@ -229,13 +284,16 @@ def build_credential_mounts(
     *,
     gcloud_dir: str | None,
     gitconfig: str | None,
-    claude_dir: str | None,
+    claude_entries: tuple[str, ...] = (),
     claude_json: str | None,
 ) -> tuple[tuple[str, str], ...]:
-    """Return the read-only mounts for the credentials that exist.
+    """Return the read-only mounts for the host files that reach the agent.
 
-    ``~/.claude`` and ``~/.claude.json`` are mounted as seeds that the
-    entrypoint copies in, so the agent can never write back to the host's.
+    ``gcloud_dir`` only with ``--pass-credentials``. ``claude_entries`` are
+    the host paths of the allowed entries of ``~/.claude`` (see
+    paude.claude_home); they and ``claude_json`` (a filtered copy) are
+    mounted as seeds the entrypoint copies in, so the agent never writes
+    back to the host's.
     """
     home = PurePosixPath(CONTAINER_HOME)
     mounts = []
@@ -243,8 +301,8 @@ def build_credential_mounts(
         mounts.append((gcloud_dir, str(home / ".config" / "gcloud")))
     if gitconfig:
         mounts.append((gitconfig, str(home / ".gitconfig")))
-    if claude_dir:
-        mounts.append((claude_dir, CLAUDE_SEED_DIR))
+    for entry in claude_entries:
+        mounts.append((entry, f"{CLAUDE_SEED_DIR}/{PurePosixPath(entry).name}"))
     if claude_json:
         mounts.append((claude_json, CLAUDE_JSON_SEED))
     return tuple(mounts)

@@ -14,7 +14,8 @@ from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
 from paude.backends.podman import argv as pa
 from paude.backends.podman.classify import ClassifyingRunner
 from paude.backends.podman.execute import PlanExecutor
-from paude.backends.podman.images import agent_image_spec, proxy_image_spec
+from paude.backends.podman.gateway import run_wait_gateway
+from paude.backends.podman.images import agent_image_spec, gateway_image_spec, proxy_image_spec
 from paude.backends.podman.network import require_ours
 from paude.backends.podman.parse import Container, group_sessions, parse_ps_json
 from paude.backends.podman.planning import (
@@ -24,14 +25,15 @@ from paude.backends.podman.planning import (
     parse_network_subnets,
     user_args,
 )
+from paude.backends.podman.proxy import PodmanSessionProxy, run_find_proxy
 from paude.backends.podman.removal import run_remove_session
-from paude.backends.podman.state import squid_conf_path
+from paude.backends.podman.state import claude_json_path, squid_conf_path
 from paude.config.models import PaudeConfig
 from paude.container.image import build_image_tag
 from paude.errors import CommandFailedError, PaudeError, SessionNotFoundError
 from paude.images.preflight import run_preflight
 from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, NetworkMode
-from paude.plan import File, Plan
+from paude.plan import Argv, File, Plan
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
 
 _PLAN_ATTEMPTS = 3
@@ -91,6 +93,8 @@ class PodmanBackend:
             agent_image=agent_image_spec(self.config, spec),
             proxy_image=None if spec.allow_network else proxy_image_spec(self.config),
             squid_conf_path=str(squid_conf_path(spec.name)),
+            claude_json_path=str(claude_json_path(spec.name)),
+            gateway_image=gateway_image_spec(spec) if _has_gateway(spec) else None,
             user_args=tuple(user_args(os.geteuid(), owner.st_uid)),
             workspace_owner=(owner.st_uid, owner.st_gid),
             created_at=_now(),
@@ -99,8 +103,10 @@ class PodmanBackend:
             timeouts=self.config.backend.timeout,
         ))
 
-    def _warn_unapplied_limits(self) -> None:
-        """Say which configured limits podman cannot apply here (it runs without them)."""
+    def _warn_unapplied_limits(self, state: PodmanState, *, first: bool) -> None:
+        """Say, before the agent is created, which limits podman cannot apply here."""
+        if not first or "agent" in state.containers:
+            return
         limits = self.config.backend.resources.limits
         if limits.extended:
             self.reporter.warn(f"the podman backend ignores {', '.join(limits.extended)}:"
@@ -124,12 +130,13 @@ class PodmanBackend:
         """
         for attempt in range(_PLAN_ATTEMPTS):
             state = self._state(spec)
-            if attempt == 0 and "agent" not in state.containers:
-                self._warn_unapplied_limits()
+            self._warn_unapplied_limits(state, first=attempt == 0)
             plan = self._plan(spec, state)
             try:
                 PlanExecutor(self.runner, self.reporter,
                              on_build=self._preflight(spec)).run(plan)
+                if _starts_gateway(plan):
+                    run_wait_gateway(self.runner, pa.Names(spec.name).gateway)
             except CommandFailedError as err:
                 if attempt + 1 == _PLAN_ATTEMPTS:
                     raise
@@ -213,9 +220,22 @@ class PodmanBackend:
         if self.find_session(name) is None:
             raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
 
+    def session_proxy(self, name: str) -> PodmanSessionProxy:
+        """Return the session's proxy container (its log, its live allowlist)."""
+        return PodmanSessionProxy(self.runner, run_find_proxy(self.runner, name))
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _has_gateway(spec: SessionSpec) -> bool:
+    return not spec.allow_network and spec.model_auth is not None
+
+
+def _starts_gateway(plan: Plan) -> bool:
+    """Answer whether ``plan`` starts the gateway (then the agent's first call must wait)."""
+    return any(isinstance(s, Argv) and "--secret" in s.argv for s in plan.steps)
 
 
 def _check_network_mode(spec: SessionSpec, agent: Container | None) -> None:

@@ -46,6 +46,11 @@ class Names:
         """The proxy container."""
         return f"paude-{self.session}-proxy"
 
+    @property
+    def gateway(self) -> str:
+        """The model gateway container, and the podman secret holding its credentials."""
+        return f"paude-{self.session}-gateway"
+
 
 def build_attach_argv(names: Names) -> list[str]:
     """Return argv attaching the terminal to the session's tmux."""

@@ -64,6 +64,8 @@ class StartInputs:
     user_args: tuple[str, ...]
     workspace_owner: tuple[int, int]
     created_at: str
+    gateway_image: ImageSpec | None = None  # None: no gateway (no credential, or no proxy)
+    claude_json_path: str = ""  # the agent's filtered ~/.claude.json seed ("": none)
     resources: Resources | None = None  # the agent's limits (None: none)
     proxy_resources: Resources | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -91,13 +93,15 @@ def build_start_plan(spec: SessionSpec, state: PodmanState, inputs: StartInputs)
     steps: list[Step] = _image_steps(inputs.agent_image, spec.rebuild)
     if inputs.proxy_image is not None:
         steps += _image_steps(inputs.proxy_image, spec.rebuild)
+    if inputs.gateway_image is not None:
+        steps += _image_steps(inputs.gateway_image, spec.rebuild)
     restricted = inputs.proxy_image is not None
     if names.egress_network not in state.subnets:
         subnet = _free_subnet(spec.name, EGRESS_POOL, state.subnets)
         steps.append(Argv(tuple(pa.build_egress_network_create_argv(
             names, subnet=subnet, restricted=restricted)),
             "create the session's own routed network, its way out", group=_NETWORKS))
-    proxy_ip = None
+    proxy_ip = gateway_ip = None
     if inputs.proxy_image is not None:
         subnet = state.subnets.get(names.network) or _free_subnet(
             spec.name, SUBNET_POOL, state.subnets)
@@ -106,13 +110,40 @@ def build_start_plan(spec: SessionSpec, state: PodmanState, inputs: StartInputs)
                               "create the session's internal network", group=_NETWORKS))
         proxy_ip = pa.proxy_ip_for_subnet(subnet)
         steps += _squid_conf_steps(spec, state, inputs, subnet)
+        if inputs.gateway_image is not None and spec.model_auth is not None:
+            gateway_ip = pa.gateway_ip_for_subnet(subnet)
+            steps += _gateway_steps(spec, state, inputs, subnet, gateway_ip)
     if "agent" not in state.containers:
         steps += [_mount_point(m, inputs.workspace_owner) for m in spec.guard_mounts
                   if m.create is not None and m.path in state.missing_mount_points]
     if inputs.proxy_image is not None and proxy_ip is not None:
         steps += _proxy_steps(spec, state, inputs.proxy_image, inputs, proxy_ip)
-    steps += _agent_steps(spec, state, inputs, proxy_ip)
+    steps += _agent_steps(spec, state, inputs, proxy_ip, gateway_ip)
     return Plan(tuple(steps))
+
+
+def _gateway_steps(spec: SessionSpec, state: PodmanState, inputs: StartInputs, subnet: str,
+                   gateway_ip: str) -> list[Step]:
+    """Return the gateway's steps: its secret (the config on the command's environment,
+    never in argv or the plan's text) and its container, unless it runs."""
+    names = pa.Names(spec.name)
+    assert inputs.gateway_image is not None
+    gateway = state.containers.get("gateway")
+    if gateway is not None:
+        return [] if gateway.running else [Argv(("podman", "start", names.gateway),
+                                                "start the stopped gateway", group=_CONTAINERS)]
+    assert spec.model_auth is not None
+    config = spec.model_auth.gateway_config((subnet,)).to_json()
+    return [
+        Argv(tuple(pa.build_gateway_secret_argv(names)),
+             f"store the gateway's credential ({spec.model_auth.mode.value}, from "
+             f"{spec.model_auth.source}) as a podman secret, from the environment",
+             env=((pa.GATEWAY_SECRET_ENV, config),)),
+        Argv(tuple(pa.build_gateway_run_argv(
+            names, image=build_image_tag(inputs.gateway_image), gateway_ip=gateway_ip,
+            created_at=inputs.created_at)), "start the model gateway (holds the credential)",
+            group=_CONTAINERS),
+    ]
 
 
 def _image_steps(image: ImageSpec, rebuild: bool) -> list[Step]:
@@ -178,7 +209,7 @@ def _proxy_steps(spec: SessionSpec, state: PodmanState, image: ImageSpec,
 
 
 def _agent_steps(spec: SessionSpec, state: PodmanState, inputs: StartInputs,
-                 proxy_ip: str | None) -> list[Step]:
+                 proxy_ip: str | None, gateway_ip: str | None) -> list[Step]:
     names = pa.Names(spec.name)
     agent = state.containers.get("agent")
     if agent is not None:
@@ -187,10 +218,14 @@ def _agent_steps(spec: SessionSpec, state: PodmanState, inputs: StartInputs,
         return [Argv(("podman", "start", names.agent), "start the stopped agent",
                      group=_CONTAINERS)]
     run = build_agent_run(spec, image=build_image_tag(inputs.agent_image), proxy_ip=proxy_ip,
+                          gateway_ip=gateway_ip, claude_json_path=inputs.claude_json_path,
                           user_args=inputs.user_args, created_at=inputs.created_at,
                           resources=inputs.resources, timeouts=inputs.timeouts)
-    return [Argv(tuple(pa.build_agent_run_argv(run)), "start the agent",
-                 env=tuple(sorted(spec.env.items())), group=_CONTAINERS)]
+    seeds: list[Step] = [File(inputs.claude_json_path, spec.claude_json_seed,
+                              "the agent's ~/.claude.json (a filtered copy)")
+                         ] if inputs.claude_json_path else []
+    return [*seeds, Argv(tuple(pa.build_agent_run_argv(run)), "start the agent",
+                       env=tuple(sorted(spec.env.items())), group=_CONTAINERS)]
 
 
 def _mount_point(mount: GuardMount, owner: tuple[int, int]) -> File:
@@ -231,20 +266,30 @@ def build_agent_run(
     *,
     image: str,
     proxy_ip: str | None,
+    gateway_ip: str | None,
+    claude_json_path: str,
     user_args: tuple[str, ...],
     created_at: str,
     resources: Resources | None = None,
     timeouts: Timeouts = NO_TIMEOUTS,
 ) -> pa.AgentRun:
-    """Return the agent's run inputs for ``spec`` (pure)."""
+    """Return the agent's run inputs for ``spec`` (pure).
+
+    No Google credential directory reaches the agent, unless the user asked
+    for the old way (``--allow-network --pass-credentials``).
+    """
     creds = spec.credentials
+    old_way = spec.allow_network and spec.pass_credentials
     mounts = pa.build_credential_mounts(
-        gcloud_dir=_str(creds.gcloud_dir), gitconfig=_str(creds.gitconfig),
-        claude_dir=_str(creds.claude_dir), claude_json=_str(creds.claude_json))
+        gcloud_dir=_str(creds.gcloud_dir) if old_way else None,
+        gitconfig=_str(creds.gitconfig),
+        claude_entries=tuple(str(p) for p in creds.claude_entries),
+        claude_json=claude_json_path or None)
     args = (("--dangerously-skip-permissions",) if spec.yolo else ()) + spec.claude_args
     return pa.AgentRun(
         names=pa.Names(spec.name), image=image, workspace=str(spec.workspace),
-        created_at=created_at, proxy_ip=proxy_ip, passthrough_env=dict(spec.env),
+        created_at=created_at, proxy_ip=proxy_ip, gateway_ip=gateway_ip,
+        passthrough_env=dict(spec.env), fixed_env=dict(spec.model_env),
         mounts=mounts, claude_args=args, user_args=user_args,
         guard_mounts=tuple((m.path, m.read_only) for m in spec.guard_mounts),
         resources=resources, timeouts=timeouts)

@@ -1,137 +1,38 @@
 """The running squid proxy of a podman session: what it denied, and live allowlist changes.
 
-Pure parts (``parse_*``, ``build_*``) read text and return data; the two
-``run_*``/``apply_*`` functions are the only ones that touch podman or files.
+Pure parts (``parse_*``, ``build_*``) read text and return data; the
+``run_*``/``apply_*`` functions and :class:`PodmanSessionProxy` (what the
+backend hands ``paude blocked``/``paude allow``) touch podman or files.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from paude.domains import Allowlist
 from paude.errors import PaudeError, SessionNotFoundError
 from paude.facts import SQUID_CONF_PATH
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
+from paude.proxylog import (
+    BlockedDomain,
+    DeniedRequest,
+    build_blocked_domains,
+    parse_access_log,
+)
 from paude.runner import TIMEOUT_EXEC, TIMEOUT_INSPECT, Runner
-from paude.squid import ACCESS_LOG, render_squid_conf
+from paude.squid import (
+    ACCESS_LOG,
+    parse_squid_conf_clients,
+    parse_squid_conf_entries,
+    render_squid_conf,
+)
 
-_ENTRY_ACLS = ("allowed_domains", "allowed_ip_literals", "allowed_ranges")
-
-
-@dataclass(frozen=True)
-class DeniedRequest:
-    """One request squid refused (a line of its access.log)."""
-
-    time: float  # unix seconds
-    client: str
-    method: str
-    url: str
-    host: str
-    port: int | None
-    status: str  # squid's code/HTTP status, e.g. TCP_DENIED/403
-
-
-@dataclass(frozen=True)
-class BlockedDomain:
-    """A destination the proxy refused, aggregated over its requests."""
-
-    domain: str
-    count: int
-    last_seen: float
-    ports: tuple[int, ...]
-
-    @property
-    def hint(self) -> str:
-        """Return the command that would allow it."""
-        return f"paude --allow-domain {self.domain}"
-
-    def to_dict(self) -> dict[str, object]:
-        """Return the stable JSON shape of ``paude blocked --json``."""
-        return {
-            "domain": self.domain,
-            "count": self.count,
-            "last_seen": self.last_seen,
-            "ports": list(self.ports),
-            "hint": self.hint,
-        }
-
-
-def _host_port(method: str, url: str) -> tuple[str, int | None]:
-    if method == "CONNECT":
-        host, _, port = url.rpartition(":")
-        host = host.strip("[]")
-        return host.lower(), int(port) if port.isdigit() else None
-    parts = urlsplit(url)
-    try:
-        explicit = parts.port
-    except ValueError:
-        explicit = None
-    return (parts.hostname or "").lower(), explicit or (443 if parts.scheme == "https" else 80)
-
-
-def parse_access_log(text: str) -> list[DeniedRequest]:
-    """Return the denied requests of an access.log in paude's format, newest first.
-
-    Lines in other formats, or with no host, are skipped: the log is
-    diagnostic and must never make ``paude blocked`` fail.
-    """
-    denied: list[DeniedRequest] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) < 5 or "DENIED" not in fields[2]:
-            continue
-        try:
-            when = float(fields[0])
-        except ValueError:
-            continue
-        host, port = _host_port(fields[3], fields[4])
-        if host:
-            denied.append(
-                DeniedRequest(when, fields[1], fields[3], fields[4], host, port, fields[2])
-            )
-    denied.sort(key=lambda r: r.time, reverse=True)
-    return denied
-
-
-def build_blocked_domains(requests: Iterable[DeniedRequest]) -> list[BlockedDomain]:
-    """Group denied requests by host; the most recently denied host first."""
-    seen: dict[str, list[DeniedRequest]] = {}
-    for request in requests:
-        seen.setdefault(request.host, []).append(request)
-    blocked = [
-        BlockedDomain(
-            domain=host,
-            count=len(items),
-            last_seen=max(r.time for r in items),
-            ports=tuple(sorted({r.port for r in items if r.port is not None})),
-        )
-        for host, items in seen.items()
-    ]
-    blocked.sort(key=lambda b: (-b.last_seen, b.domain))
-    return blocked
-
-
-def parse_squid_conf_entries(text: str) -> tuple[str, ...]:
-    """Return the allowlist entries a paude-rendered squid.conf contains."""
-    entries: list[str] = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) > 3 and parts[0] == "acl" and parts[1] in _ENTRY_ACLS:
-            entries += [p for p in parts[3:] if p != "-n"]
-    return tuple(entries)
-
-
-def parse_squid_conf_clients(text: str) -> tuple[str, ...]:
-    """Return the client ranges a paude-rendered squid.conf admits (empty: any)."""
-    for line in text.splitlines():
-        parts = line.split()
-        if parts[:3] == ["acl", "paude_clients", "src"]:
-            return tuple(parts[3:])
-    return ()
+# Re-exported: the log and config parsers are shared with the OpenShift backend.
+__all__ = ["BlockedDomain", "DeniedRequest", "build_blocked_domains", "parse_access_log",
+           "parse_squid_conf_clients", "parse_squid_conf_entries"]
 
 
 def build_find_proxy_argv(session: str) -> list[str]:
@@ -247,3 +148,19 @@ def apply_allow(runner: Runner, proxy: Proxy, domains: Sequence[str]) -> tuple[s
         handle.write(text)
     runner.run(build_reload_argv(proxy.name), timeout=TIMEOUT_INSPECT)
     return allowlist.entries
+
+
+class PodmanSessionProxy:
+    """The proxy container of one podman session (a ``SessionProxy``)."""
+
+    def __init__(self, runner: Runner, proxy: Proxy) -> None:
+        self.runner = runner
+        self.proxy = proxy
+
+    def blocked(self) -> list[BlockedDomain]:
+        """Return what the proxy denied so far, the most recent first."""
+        return run_read_blocked(self.runner, self.proxy)
+
+    def allow(self, entries: Sequence[str]) -> tuple[str, ...]:
+        """Add ``entries`` to the running proxy's allowlist; return the new allowlist."""
+        return apply_allow(self.runner, self.proxy, entries)

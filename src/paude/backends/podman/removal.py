@@ -1,4 +1,4 @@
-"""Remove a podman session: its containers, networks and squid.conf, found by labels.
+"""Remove a podman session: its containers, networks, gateway secret and files, found by labels.
 
 Light on imports (no pydantic, no Rich): both ``PodmanBackend.stop_session``
 and the quick ``paude stop`` (``paude.cli.fastpath``) call
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import threading
 
-from paude.backends.podman.names import PODMAN
-from paude.backends.podman.state import squid_conf_path
+from paude.backends.podman.names import PODMAN, Names
+from paude.backends.podman.state import claude_json_path, squid_conf_path
 from paude.errors import SessionNotFoundError
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT
@@ -41,8 +41,10 @@ def build_network_names_argv(session: str) -> list[str]:
     return [PODMAN, "network", "ls", "--format", "{{.Name}}", *_filters(session)]
 
 
-def build_remove_argvs(containers: list[str], networks: list[str]) -> list[list[str]]:
-    """Return the removal commands, in order: containers (killed, at once), then networks.
+def build_remove_argvs(containers: list[str], networks: list[str],
+                       gateway: str | None = None) -> list[list[str]]:
+    """Return the removal commands, in order: containers (killed, at once), then networks,
+    then the gateway's credential secret when ``gateway`` (its name) is among the containers.
 
     One ``podman rm`` removes all the containers in parallel; ``podman
     network rm -f`` would take them one by one (twice as slow, measured in
@@ -54,6 +56,8 @@ def build_remove_argvs(containers: list[str], networks: list[str]) -> list[list[
         argvs.append([PODMAN, "rm", "-f", "-t", "0", "--ignore", *containers])
     if networks:
         argvs.append([PODMAN, "network", "rm", "-f", "-t", "0", *networks])
+    if gateway is not None and gateway in containers:
+        argvs.append([PODMAN, "secret", "rm", gateway])  # the secret has the container's name
     return argvs
 
 
@@ -81,6 +85,8 @@ def run_remove_session(runner: Runner, session: str) -> None:
         names("networks", build_network_names_argv(session))
     if not found["containers"] and not found["networks"]:
         raise SessionNotFoundError(f"no session named {session!r}", hint="Run: paude sessions")
-    for argv in build_remove_argvs(found["containers"], found["networks"]):
+    gateway = Names(session).gateway
+    for argv in build_remove_argvs(found["containers"], found["networks"], gateway):
         runner.run(argv, timeout=TIMEOUT_CREATE)
     squid_conf_path(session).unlink(missing_ok=True)
+    claude_json_path(session).unlink(missing_ok=True)
