@@ -136,8 +136,9 @@ class RealSession:
         return str(status["imageID"])
 
     def labelled(self) -> list[str]:
-        return self.cluster.run("get", SESSION_KINDS, "-n", self.ns, "-l",
-                                "app.kubernetes.io/managed-by=paude", "-o", "name").stdout.split()  # fmt: skip
+        selector = "app.kubernetes.io/managed-by=paude"
+        out = self.cluster.run("get", SESSION_KINDS, "-n", self.ns, "-l", selector, "-o", "name")
+        return out.stdout.split()
 
 
 @pytest.fixture
