@@ -144,9 +144,7 @@ class LocalRegistry:
     def requests(self) -> list[Request]:
         """Return every request in the access log so far, oldest first."""
         text = self.log_path.read_text() if self.log_path.exists() else ""
-        return [
-            Request(m["method"], m["path"], int(m["status"])) for m in _ACCESS_RE.finditer(text)
-        ]
+        return parse_requests(text)
 
     def mark(self) -> int:
         """Return how many requests are logged now (pass to :meth:`since`)."""
@@ -155,6 +153,11 @@ class LocalRegistry:
     def since(self, mark: int) -> list[Request]:
         """Return the requests logged after :meth:`mark` returned ``mark``."""
         return self.requests()[mark:]
+
+
+def parse_requests(text: str) -> list[Request]:
+    """Return the requests an access log's ``text`` holds, oldest first."""
+    return [Request(m["method"], m["path"], int(m["status"])) for m in _ACCESS_RE.finditer(text)]
 
 
 def uploads(requests: list[Request]) -> list[Request]:

@@ -19,7 +19,7 @@ from paude.backends.base import NullReporter, SessionSpec, SessionStatus
 from paude.backends.openshift.backend import OpenShiftBackend
 from paude.backends.openshift.client import KubeClient
 from paude.backends.openshift.manifests import build_session_plan
-from paude.backends.openshift.objects import cluster_settings
+from paude.backends.openshift.objects import cluster_settings, proxy_auth_name
 from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources, SyncConfig
 from paude.errors import ClusterError, OperationTimeoutError
 from paude.plan import Manifest
@@ -138,7 +138,10 @@ def test_interrupted_create_converges(cluster: Cluster, namespace: str, as_limit
     session = backend.start_session(spec(name))
     assert session.status is SessionStatus.RUNNING
     manifests = [s for s in plan.steps if isinstance(s, Manifest)]
-    expected = sorted(f"{s.obj['kind']}/{s.obj['metadata']['name']}" for s in manifests)
+    # Beside the plan's objects: the proxy's credential Secret, which the start
+    # makes once (its password is random, so no plan can hold it) and keeps.
+    auth = f"Secret/{proxy_auth_name(spec(name).allowed_domains)}"
+    expected = sorted([f"{s.obj['kind']}/{s.obj['metadata']['name']}" for s in manifests] + [auth])
     everything = f"{SESSION_KINDS},persistentvolumeclaims"
     found = labelled(cluster, namespace, "app.kubernetes.io/managed-by=paude", everything)
     assert [f for f in found if not f.startswith("Pod/")] == expected

@@ -35,7 +35,8 @@ SESSION_KINDS = "statefulsets,pods,secrets,configmaps,services,networkpolicies,d
 
 
 def run_paude(
-    workspace: Path, home: Path, kubeconfig: Path, kubectl: Path, *args: str
+    workspace: Path, home: Path, kubeconfig: Path, kubectl: Path, *args: str,
+    env_extra: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": f"{kubectl.parent}:{os.environ['PATH']}",
@@ -45,6 +46,7 @@ def run_paude(
         "PYTHONPATH": str(REPO / "src"),
         "NO_COLOR": "1",
         "LANG": "C.UTF-8",
+        **(env_extra or {}),
     }
     return subprocess.run([sys.executable, "-m", "paude", *args], cwd=workspace, env=env,
                           capture_output=True, text=True, timeout=TIMEOUT, check=False)

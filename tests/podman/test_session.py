@@ -44,7 +44,7 @@ def test_exec_in_a_stopped_or_missing_session_is_one_error_line(paude_cli: Paude
     assert stopped.returncode == 1, stopped
     # The line says why it stopped (here: podman stop; a timeout says "idle 4h").
     first = stopped.stderr.splitlines()[0]
-    assert first == f"Error: session {name} is stopped (the agent container is exited)", first
+    assert first == f"Error: session {name} is stopped: the agent container is exited", first
     missing = paude_cli.run("exec", "nosuch-1", "--", "true", check=False)
     assert missing.returncode == 1, missing
     assert missing.stderr.splitlines()[0] == "Error: no session named 'nosuch-1'", missing.stderr

@@ -49,7 +49,7 @@ def test_idle_timeout_stops_a_detached_session_and_paude_resumes_it(paude_cli: P
     assert "stopped (idle 20s)" in row
     assert (paude_cli.workspace / "agent.txt").read_text() == "agent-work\n"
     refused = paude_cli.run("attach", name, check=False)
-    assert refused.returncode == 1 and "is stopped (idle 20s)" in refused.stderr
+    assert refused.returncode == 1 and "is stopped: idle 20s" in refused.stderr
     assert paude_cli.start() == name  # `paude` in the workspace: the same session again
     assert session(paude_cli, name)["status"] == "running"
     out = paude_cli.run("exec", "--", "cat", "agent.txt").stdout

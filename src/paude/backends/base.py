@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from paude.auth import ModelAuth
 from paude.domains import Allowlist
+from paude.errors import PaudeError, SessionNotFoundError
 from paude.naming import NetworkMode
 from paude.plan import Plan
 from paude.proxylog import BlockedDomain
@@ -131,6 +132,30 @@ class SessionProxy(Protocol):
             PaudeError: the proxy does not run.
         """
         ...
+
+
+def session_not_found(name: str) -> SessionNotFoundError:
+    """Return the one "no session named" error of every backend and command."""
+    return SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
+
+
+def require_session(session: Session | None, name: str, *, running: bool = False) -> Session:
+    """Return ``session`` (what a backend's ``find_session(name)`` found), or raise why not.
+
+    With ``running``, a degraded session counts (attach and exec repair or
+    still reach it); a stopped, pending or failed one does not.
+
+    Raises:
+        SessionNotFoundError: nothing of that session exists.
+        PaudeError: ``running`` and the session does not run.
+    """
+    if session is None:
+        raise session_not_found(name)
+    if running and session.status not in (SessionStatus.RUNNING, SessionStatus.DEGRADED):
+        detail = f": {session.detail}" if session.detail else ""
+        raise PaudeError(f"session {name} is {session.status.value}{detail}",
+                         hint="Run paude in its workspace to start it again.")
+    return session
 
 
 class Backend(Protocol):

@@ -12,7 +12,13 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
+from paude.backends.base import (
+    Reporter,
+    Session,
+    SessionSpec,
+    require_session,
+    session_not_found,
+)
 from paude.backends.openshift import sync
 from paude.backends.openshift.credentials import build_env_secret
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
@@ -55,8 +61,6 @@ from paude.domains import Allowlist
 from paude.errors import (
     ImagePullError,
     NetworkPolicyError,
-    PaudeError,
-    SessionNotFoundError,
     SyncOffError,
 )
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY, validate_session_name
@@ -85,8 +89,6 @@ _PROXY_KINDS = (
 )
 
 
-def _not_found(name: str) -> SessionNotFoundError:
-    return SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
 
 
 class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorkspace.remove_workspace
@@ -260,7 +262,7 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
             "v1", "PersistentVolumeClaim", selector_labels(ROLE_STORAGE) | {LABEL_SESSION: name}
         )
         if not found and not deleted and not claims:
-            raise _not_found(name)
+            raise session_not_found(name)
         for claim in claims:
             self.reporter.info(
                 f"Kept the workspace volume {claim['metadata']['name']} of session {name}"
@@ -353,16 +355,7 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
         ]
 
     def _require(self, name: str, *, running: bool = False) -> Session:
-        session = self.find_session(name)
-        if session is None:
-            raise _not_found(name)
-        if running and session.status not in (SessionStatus.RUNNING, SessionStatus.DEGRADED):
-            detail = f": {session.detail}" if session.detail else ""
-            raise PaudeError(
-                f"session {name} is {session.status.value}{detail}",
-                hint="Run paude in its workspace to start it again.",
-            )
-        return session
+        return require_session(self.find_session(name), name, running=running)
 
     def _cli(self) -> str:
         return self._kube_cli or pick_kube_cli()

@@ -10,7 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from paude.backends.base import Reporter, Session, SessionSpec, SessionStatus
+from paude.backends.base import (
+    Reporter,
+    Session,
+    SessionSpec,
+    SessionStatus,
+    require_session,
+)
 from paude.backends.podman import argv as pa
 from paude.backends.podman.classify import ClassifyingRunner
 from paude.backends.podman.execute import PlanExecutor
@@ -30,7 +36,7 @@ from paude.backends.podman.removal import run_remove_session
 from paude.backends.podman.state import claude_json_path, squid_conf_path
 from paude.config.models import PaudeConfig
 from paude.container.image import build_image_tag
-from paude.errors import CommandFailedError, PaudeError, SessionNotFoundError
+from paude.errors import CommandFailedError, PaudeError
 from paude.images.preflight import run_preflight
 from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, NetworkMode
 from paude.plan import Argv, File, Plan
@@ -198,18 +204,13 @@ class PodmanBackend:
         return self.runner.stream(full, timeout=None)
 
     def _require_running(self, name: str) -> Session:
-        session = self.find_session(name)
-        if session is None:
-            raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
-        if session.status is SessionStatus.STOPPED:
-            raise PaudeError(f"session {name} is stopped ({session.detail})",
-                             hint="Run paude in its workspace to start it again.")
+        session = require_session(self.find_session(name), name)
         if session.status is SessionStatus.ERROR:
             # e.g. `podman rmi -f` of its image, which removes the container too
             raise PaudeError(f"session {name} has no agent container (removed outside paude)",
                              hint="Run paude in its workspace to recreate it, "
                                   f"or: paude stop {name}")
-        return session
+        return require_session(session, name, running=True)
 
     def stop_session(self, name: str) -> None:
         """Remove the session's containers and networks (the workspace stays on the host)."""
@@ -217,8 +218,7 @@ class PodmanBackend:
 
     def sync_workspace(self, name: str, direction: str = "both") -> None:
         """Do nothing: a podman session bind-mounts the workspace, always in sync."""
-        if self.find_session(name) is None:
-            raise SessionNotFoundError(f"no session named {name!r}", hint="Run: paude sessions")
+        require_session(self.find_session(name), name)
 
     def session_proxy(self, name: str) -> PodmanSessionProxy:
         """Return the session's proxy container (its log, its live allowlist)."""

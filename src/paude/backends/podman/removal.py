@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import threading
 
+from paude.backends.base import session_not_found
 from paude.backends.podman.names import PODMAN, Names
 from paude.backends.podman.state import claude_json_path, squid_conf_path
-from paude.errors import SessionNotFoundError
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT
 
@@ -84,7 +84,7 @@ def run_remove_session(runner: Runner, session: str) -> None:
     if "networks" not in found:  # the listing failed; run it here to raise its error
         names("networks", build_network_names_argv(session))
     if not found["containers"] and not found["networks"]:
-        raise SessionNotFoundError(f"no session named {session!r}", hint="Run: paude sessions")
+        raise session_not_found(session)
     gateway = Names(session).gateway
     for argv in build_remove_argvs(found["containers"], found["networks"], gateway):
         runner.run(argv, timeout=TIMEOUT_CREATE)

@@ -1,0 +1,229 @@
+"""paude pushes its own images to the real node's registry and the pods run them by digest.
+
+On the real node (the ``real_*`` fixtures), as paude's limited user, with
+``backend.registry`` set to the node's registry, which needs a password (the
+user's own login: ``REGISTRY_AUTH_FILE``, as ``podman login`` writes it) and
+serves TLS with the cluster CA (``backend.registry_cert_dir``). The registry's
+access log is the evidence of what was uploaded. Everything goes through the
+``paude`` command, as a user runs it:
+
+- the first start pushes both images, the pods pull them by digest and run;
+- a second start pushes nothing: one manifest check per image;
+- ``paude manifests`` shows the digests the pods run;
+- a changed ``image.setup_command`` is pushed and its pod runs the new
+  image (that only the changed layers go up: tests/podman/test_push.py);
+- a node that cannot pull (a ``pull_registry`` nothing listens on) is one
+  line with the kubelet's reason, and the start's objects are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from test_openshift_real_node import SESSION_KINDS, run_paude
+
+from registry import Request, manifest_puts, parse_requests, uploads
+
+if TYPE_CHECKING:
+    from conftest import Cluster, RealImages, RealNode
+
+pytestmark = pytest.mark.k8s
+
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+MARKER = "/etc/paude-realnode-layer"
+# A finished blob upload (PUT ...?digest=); a cross-repository mount moves no data.
+_DIGEST_RE = re.compile(r"[?&]digest=(sha256(?::|%3A)[0-9a-f]{64})")
+
+
+class RegistryLog:
+    """The real node's registry access log (real-node.sh keeps it in its logs/)."""
+
+    def __init__(self, real_node: RealNode) -> None:
+        # REGISTRY_AUTH_FILE is $NODE/registry/auth.json; the logs are $NODE/logs.
+        self.path = real_node.registry_auth_file.parents[1] / "logs" / "registry.log"
+
+    def requests(self) -> list[Request]:
+        return parse_requests(self.path.read_text(errors="replace"))
+
+    def mark(self) -> int:
+        return len(self.requests())
+
+    def since(self, mark: int, repository: str) -> list[Request]:
+        """Requests after ``mark`` for ``repository`` (a namespace's images only)."""
+        return [r for r in self.requests()[mark:] if r.path.startswith(f"/v2/{repository}/")]
+
+
+def transferred(requests: list[Request]) -> set[str]:
+    """Digests of the blobs whose data ``requests`` uploaded."""
+    out = set()
+    for r in uploads(requests):
+        if r.method != "PUT":
+            continue
+        match = _DIGEST_RE.search(r.path)
+        if match:
+            out.add(match[1].replace("%3A", ":"))
+    return out
+
+
+def remote_layers(real_node: RealNode, ref: str) -> list[str]:
+    """The layer digests of the manifest ``ref`` (by digest), read with skopeo."""
+    out = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--authfile", str(real_node.registry_auth_file),
+         "--cert-dir", str(real_node.registry_cert_dir / real_node.registry), f"docker://{ref}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return [layer["digest"] for layer in json.loads(out.stdout)["layers"]]
+
+
+class RealSession:
+    """A user's workspace and config running ``paude`` against the real node's registry."""
+
+    def __init__(self, cluster: Cluster, real_node: RealNode, kubeconfig: Path, root: Path):
+        self.cluster, self.kubeconfig = cluster, kubeconfig
+        self.ns = yaml.safe_load(kubeconfig.read_text())["contexts"][0]["context"]["namespace"]
+        self.home, self.workspace, bindir = root / "home", root / "workspace", root / "bin"
+        for d in (self.home / ".config" / "paude", self.workspace, bindir):
+            d.mkdir(parents=True)
+        self.kubectl = bindir / "kubectl"
+        self.kubectl.symlink_to(cluster.kubectl)
+        # The user's own registry login, as podman login --authfile would have made it.
+        self.login = {"REGISTRY_AUTH_FILE": str(real_node.registry_auth_file)}
+        self.prefix = f"{real_node.registry}/{self.ns}"
+        self.backend: dict[str, Any] = {
+            "type": "openshift", "namespace": self.ns, "registry": self.prefix,
+            "registry_cert_dir": str(real_node.registry_cert_dir / real_node.registry),
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                          "limits": {"memory": "1Gi"}},
+        }  # fmt: skip
+        self.config: dict[str, Any] = {
+            "backend": self.backend, "sync": {"enabled": False},
+            "allowed_domains": ["example.com"],
+            "extra_ca_certificates": [str(HOST_CA_BUNDLE)],  # the fixture's build: cached
+        }  # fmt: skip
+        self.write_config()
+
+    def write_config(self) -> None:
+        path = self.home / ".config" / "paude" / "paude.json"
+        path.write_text(json.dumps(self.config))
+
+    def paude(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_paude(self.workspace, self.home, self.kubeconfig, self.kubectl, *args,
+                         env_extra=self.login)  # fmt: skip
+
+    def must(self, *args: str) -> subprocess.CompletedProcess[str]:
+        out = self.paude(*args)
+        assert out.returncode == 0, (args, out.stdout, out.stderr)
+        return out
+
+    def start(self) -> subprocess.CompletedProcess[str]:
+        """Start the workspace's session (its default name, as exec and stop find it)."""
+        return self.must("--backend", "openshift", "--detach")
+
+    def name(self) -> str:
+        sessions = json.loads(self.must("sessions", "--json").stdout)
+        (mine,) = [s for s in sessions if s["workspace"] == str(self.workspace)]
+        return str(mine["name"])
+
+    def images(self) -> dict[str, str]:
+        """Workload kind -> the image its pod template names."""
+        out = self.cluster.run("get", "statefulsets,deployments", "-n", self.ns,
+                               "-o", "json").stdout  # fmt: skip
+        return {o["kind"]: o["spec"]["template"]["spec"]["containers"][0]["image"]
+                for o in json.loads(out)["items"]}  # fmt: skip
+
+    def agent_image_id(self, name: str) -> str:
+        pod = self.cluster.get("pod", f"paude-{name}-0", self.ns)
+        assert pod is not None
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["ready"], status
+        return str(status["imageID"])
+
+    def labelled(self) -> list[str]:
+        selector = "app.kubernetes.io/managed-by=paude"
+        out = self.cluster.run("get", SESSION_KINDS, "-n", self.ns, "-l", selector, "-o", "name")
+        return out.stdout.split()
+
+
+@pytest.fixture
+def session(
+    cluster: Cluster,
+    real_node: RealNode,
+    real_limited_kubeconfig: Path,
+    real_images: RealImages,  # builds the agent image with the host CA (podman cache)
+    tmp_path: Path,
+) -> RealSession:
+    return RealSession(cluster, real_node, real_limited_kubeconfig, tmp_path)
+
+
+def test_first_start_pushes_a_second_pushes_nothing_and_pods_run_by_digest(
+    session: RealSession, real_node: RealNode
+) -> None:
+    log = RegistryLog(real_node)
+    mark = log.mark()
+    first = session.start()
+    pushed = log.since(mark, session.ns)
+    assert uploads(pushed) and len(manifest_puts(pushed)) == 2, pushed
+    assert (first.stdout + first.stderr).count("Pushed ") == 2, first
+    images = session.images()
+    assert set(images) == {"StatefulSet", "Deployment"}
+    for image in images.values():
+        assert image.startswith(f"{session.prefix}/paude-") and "@sha256:" in image, images
+    assert session.agent_image_id(session.name()).endswith(images["StatefulSet"].split("@")[1])
+    assert "Claude Code" in session.must("exec", "--", "claude", "--version").stdout
+
+    # Again, from nothing running: one manifest check per image, no upload.
+    session.must("stop")
+    mark = log.mark()
+    second = session.start()
+    again = log.since(mark, session.ns)
+    assert uploads(again) == [] and manifest_puts(again) == [], again
+    assert len([r for r in again if "/manifests/" in r.path]) == 2, again
+    assert "Pushing" not in second.stdout + second.stderr
+    assert session.images() == images
+
+    # paude manifests shows the digests the pods run.
+    exported = yaml.safe_load_all(session.must("manifests").stdout)
+    shown = {o["kind"]: o["spec"]["template"]["spec"]["containers"][0]["image"]
+             for o in exported if o["kind"] in ("StatefulSet", "Deployment")}  # fmt: skip
+    assert shown == images
+
+    # A changed setup_command: a new agent image; only its changed layers go up.
+    session.must("stop")
+    session.config["image"] = {"setup_command": f"echo real-node-layer > {MARKER}"}
+    session.write_config()
+    mark = log.mark()
+    session.start()
+    changed = log.since(mark, session.ns)
+    new = session.images()
+    assert new["Deployment"] == images["Deployment"]  # the proxy did not change
+    assert new["StatefulSet"] != images["StatefulSet"]
+    shared = set(remote_layers(real_node, images["StatefulSet"])) & set(
+        remote_layers(real_node, new["StatefulSet"]))  # fmt: skip
+    assert shared, "the changed image shares its base layers"
+    assert transferred(changed), changed  # the new layers went up (which ones: test_push.py)
+    assert len(manifest_puts(changed)) == 1
+    assert session.must("exec", "--", "cat", MARKER).stdout.strip() == "real-node-layer"
+    assert session.agent_image_id(session.name()).endswith(new["StatefulSet"].split("@")[1])
+    session.must("stop")
+
+
+def test_a_node_that_cannot_pull_is_one_line_and_the_start_leaves_nothing(
+    session: RealSession,
+) -> None:
+    session.backend["pull_registry"] = f"127.0.0.1:1/{session.ns}"  # nothing listens on 1
+    session.write_config()
+    failed = session.paude("--backend", "openshift", "--name", "nopull", "--detach")
+    assert failed.returncode != 0
+    errors = [line for line in failed.stderr.splitlines() if "cannot pull" in line]
+    assert len(errors) == 1 and "127.0.0.1:1" in errors[0], failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert [o for o in session.labelled() if not o.startswith("pod/")] == []
+    assert session.cluster.get("pvc", "paude-nopull-workspace", session.ns) is None
+    session.cluster.wait_for(lambda: session.labelled() == [], timeout=60,
+                             what="nothing labelled paude")  # fmt: skip

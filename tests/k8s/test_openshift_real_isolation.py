@@ -1,0 +1,215 @@
+"""Who else can use a session's proxy, on the real node: nobody without its credential.
+
+A real session (the real agent and proxy images, paude's limited user, a
+restricted namespace on the real node) and pods this test makes beside it:
+
+- a pod that copies the agent's labels is under the agent's policy (egress
+  only to the proxy), but without the proxy's credential squid answers 407;
+  it reaches nothing directly either;
+- UDP from the agent pod to the test's own listener pod: nothing arrives
+  (the same datagrams from a pod without paude's labels do arrive);
+- a pod in another namespace cannot connect to the proxy at all;
+- with NetworkPolicy not enforced (``netpol_off``): a plain pod reaches the
+  proxy, and squid refuses it (407) unless it sends the credential; and a
+  new session refuses to start its agent, in one line, leaving nothing.
+
+Every probe targets a pod this test made or the proxy of its session.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from test_openshift_real_node import SESSION_KINDS, run_paude, server_pod
+
+from conftest import _restricted_namespace
+
+if TYPE_CHECKING:
+    from conftest import Cluster, RealImages, RealNode
+
+pytestmark = pytest.mark.k8s
+
+UDP_PORT = 9999
+UDP_LISTENER = (
+    "require('dgram').createSocket('udp4')"
+    f".on('message', (m) => console.log('got ' + m)).bind({UDP_PORT})"
+)
+PAUDE_LABELS = ("app.kubernetes.io/managed-by", "paude.io/role", "paude.io/proxy",
+                "paude.io/session", "paude.io/network")  # fmt: skip
+
+
+def probe_pod(image: str, namespace: str, name: str, labels: dict[str, str],
+              command: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    pod = server_pod(image, namespace)
+    pod["metadata"] = {"name": name, "namespace": namespace, "labels": labels}
+    pod["spec"]["containers"][0]["command"] = command or ["sleep", "infinity"]
+    return pod
+
+
+class Session:
+    """A started session in the real namespace, and helpers to probe around it."""
+
+    def __init__(self, cluster: Cluster, real_node: RealNode, kubeconfig: Path,
+                 images: RealImages, root: Path) -> None:  # fmt: skip
+        self.cluster, self.kc, self.images = cluster, kubeconfig, images
+        self.ns = yaml.safe_load(kubeconfig.read_text())["contexts"][0]["context"]["namespace"]
+        self.home, self.workspace, bindir = root / "home", root / "workspace", root / "bin"
+        for d in (self.home / ".config" / "paude", self.workspace, bindir):
+            d.mkdir(parents=True)
+        self.kubectl = bindir / "kubectl"
+        self.kubectl.symlink_to(cluster.kubectl)
+        self.allowed = f"server.{self.ns}.svc.cluster.local"
+        backend = {"type": "openshift", "namespace": self.ns, "image": images.agent_tag,
+                   "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                 "limits": {"memory": "1Gi"}}}  # fmt: skip
+        config = {"backend": backend, "sync": {"enabled": False},
+                  "allowed_domains": [self.allowed, real_node.pod_cidr, real_node.service_cidr]}
+        (self.home / ".config" / "paude" / "paude.json").write_text(json.dumps(config))
+
+    def paude(self, *args: str) -> Any:
+        return run_paude(self.workspace, self.home, self.kc, self.kubectl, *args)
+
+    def start(self, name: str) -> None:
+        out = self.paude("--backend", "openshift", "--name", name, "--detach")
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    def run_pod(self, pod: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        self.cluster.apply(pod)  # admin: another namespace is not the user's
+        return self.cluster.wait_pod_running(namespace or self.ns, pod["metadata"]["name"],
+                                             timeout=120)  # fmt: skip
+
+    def in_pod(self, pod: str, script: str, namespace: str | None = None) -> Any:
+        return self.cluster.run("exec", "-n", namespace or self.ns, pod, "--", "bash", "-c",
+                                script, check=False)  # fmt: skip
+
+    def agent_labels(self, name: str) -> dict[str, str]:
+        sts = self.cluster.get("statefulset", f"paude-{name}", self.ns)
+        assert sts is not None
+        return dict(sts["spec"]["template"]["metadata"]["labels"])
+
+    def proxy(self) -> tuple[str, str]:
+        """The proxy Service's ClusterIP and the proxy's password (read as the user can)."""
+        (service,) = json.loads(self.cluster.run(
+            "get", "service", "-n", self.ns, "-l", "paude.io/role=proxy", "-o", "json",
+        ).stdout)["items"]  # fmt: skip
+        (secret,) = [s for s in json.loads(self.cluster.run(
+            "get", "secrets", "-n", self.ns, "-l", "paude.io/role=proxy", "-o", "json",
+        ).stdout)["items"] if s["metadata"]["name"].endswith("-auth")]  # fmt: skip
+        password = base64.b64decode(secret["data"]["password"]).decode()
+        return service["spec"]["clusterIP"], password
+
+    def labelled(self, session: str) -> list[str]:
+        selector = f"paude.io/session={session}"
+        out = self.cluster.run("get", SESSION_KINDS, "-n", self.ns, "-l", selector, "-o", "name")
+        return out.stdout.split()
+
+
+@pytest.fixture
+def session(
+    cluster: Cluster, real_node: RealNode, real_limited_kubeconfig: Path,
+    real_images: RealImages, tmp_path: Path,
+) -> Session:  # fmt: skip
+    s = Session(cluster, real_node, real_limited_kubeconfig, real_images, tmp_path)
+    cluster.apply(server_pod(real_images.agent, s.ns), {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "server", "namespace": s.ns},
+        "spec": {"selector": {"app": "server"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    })  # fmt: skip
+    cluster.wait_pod_running(s.ns, "server", timeout=120)
+    return s
+
+
+@pytest.fixture
+def other_namespace(cluster: Cluster, real_node: RealNode) -> Iterator[str]:
+    """A second namespace whose pods run on the real node."""
+    tolerations = [{"key": real_node.taint, "operator": "Exists", "effect": "NoSchedule"}]
+    annotations = {
+        "scheduler.alpha.kubernetes.io/node-selector": f"{real_node.label}=true",
+        "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps(tolerations),
+    }
+    with _restricted_namespace(cluster, annotations) as name:
+        yield name
+
+
+def curl_code(proxy: str, url: str) -> str:
+    return f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 -x {proxy} {url}"
+
+
+def test_label_copies_udp_and_other_namespaces_get_nothing_from_a_session(
+    session: Session, other_namespace: str
+) -> None:
+    session.start("iso")
+    address, password = session.proxy()
+    url = f"http://{session.allowed}/"
+    agent = "paude-iso-0"
+    # The agent itself: through the proxy with its credential (its environment).
+    ok = session.in_pod(agent, f"curl -s --max-time 20 {url}")
+    assert ok.stdout == "ok-from-server", ok
+
+    # A pod with the agent's labels: the agent's policy, but no credential: 407.
+    copied = {k: v for k, v in session.agent_labels("iso").items() if k in PAUDE_LABELS}
+    copied["paude.io/session"] = "copycat"
+    session.run_pod(probe_pod(session.images.agent, session.ns, "copycat", copied))
+    refused = session.in_pod("copycat", curl_code(f"http://{address}:3128", url))
+    assert refused.stdout == "407", refused
+    server_ip = session.cluster.get("pod", "server", session.ns)["status"]["podIP"]
+    direct = session.in_pod("copycat", f"curl -s --max-time 5 http://{server_ip}:8080/")
+    assert direct.returncode in {7, 28}, direct  # its copied labels give it no egress
+
+    # UDP from the agent to the test's listener: nothing arrives. The same
+    # datagram from a pod without paude's labels does (the listener works).
+    listener = session.run_pod(probe_pod(session.images.agent, session.ns, "udp", {"app": "udp"},
+                                         ["node", "-e", UDP_LISTENER]))  # fmt: skip
+    udp_ip = listener["status"]["podIP"]
+    send = f"for i in 1 2 3 4 5; do echo from-$0 > /dev/udp/{udp_ip}/{UDP_PORT}; done"
+    session.in_pod(agent, send.replace("$0", "agent"))
+    session.run_pod(probe_pod(session.images.agent, session.ns, "plain", {"app": "plain"}))
+    session.cluster.wait_for(
+        lambda: session.in_pod("plain", send.replace("$0", "plain")) and "got from-plain"
+        in session.cluster.run("logs", "-n", session.ns, "udp").stdout,
+        timeout=60, what="the plain pod's datagram at the listener",
+    )  # fmt: skip
+    assert "from-agent" not in session.cluster.run("logs", "-n", session.ns, "udp").stdout
+
+    # Another namespace's pod cannot even connect to the proxy (with the password).
+    session.run_pod(probe_pod(session.images.agent, other_namespace, "outsider",
+                              {"app": "outsider"}), other_namespace)  # fmt: skip
+    outside = session.in_pod("outsider", curl_code(f"http://paude:{password}@{address}:3128",
+                                                    url), other_namespace)  # fmt: skip
+    assert outside.returncode in {7, 28} and outside.stdout in {"", "000"}, outside
+    assert session.paude("stop", "iso").returncode == 0
+
+
+def test_without_networkpolicy_the_proxy_wants_its_credential_and_no_agent_starts(
+    session: Session, netpol_off: Callable[[], AbstractContextManager[None]]
+) -> None:
+    session.start("first")
+    address, password = session.proxy()
+    url = f"http://{session.allowed}/"
+    session.run_pod(probe_pod(session.images.agent, session.ns, "plain", {"app": "plain"}))
+    with netpol_off():
+        # Nothing keeps the pod away from the proxy now; its credential does.
+        session.cluster.wait_for(
+            lambda: session.in_pod("plain", curl_code(f"http://{address}:3128", url)).stdout
+            == "407", timeout=60, what="squid's 407 to a pod without the credential",
+        )  # fmt: skip
+        with_password = f"http://paude:{password}@{address}:3128"
+        ok = session.in_pod("plain", f"curl -s --max-time 20 -x {with_password} {url}")
+        assert ok.stdout == "ok-from-server", ok  # the credential is what gates it
+
+        # A new session refuses to start its agent: one line, nothing left.
+        refused = session.paude("--backend", "openshift", "--name", "second", "--detach")
+        assert refused.returncode != 0
+        lines = [ln for ln in refused.stderr.splitlines() if ln.startswith("Error:")]
+        assert len(lines) == 1 and "does not enforce NetworkPolicy" in lines[0], refused.stderr
+        assert "--allow-network" in refused.stderr and "Traceback" not in refused.stderr
+        assert [o for o in session.labelled("second") if not o.startswith("pod/")] == []
+        claim = session.cluster.get("pvc", "paude-second-workspace", session.ns)
+        assert claim is None or claim["metadata"].get("deletionTimestamp")  # going
+    assert session.paude("stop", "first").returncode == 0
