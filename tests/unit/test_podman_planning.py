@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from paude.backends.base import SessionSpec
-from paude.backends.podman.network import candidate_subnets
+from paude.backends.podman.network import EGRESS_POOL, candidate_subnets
 from paude.backends.podman.parse import Container
 from paude.backends.podman.planning import (
     PodmanState,
@@ -88,3 +88,22 @@ def test_missing_mount_points_are_created_before_the_agent() -> None:
 def test_parse_network_subnets() -> None:
     text = '[{"name": "a", "subnets": [{"subnet": "10.90.1.0/24"}]}, {"name": "host"}]'
     assert parse_network_subnets(text) == {"a": "10.90.1.0/24", "host": ""}
+
+
+def test_host_routes_are_taken_subnets_but_not_the_default_route() -> None:
+    from paude.backends.podman.planning import parse_host_routes
+
+    route = (
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+        "podman19\t00345B0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+    )
+    assert parse_host_routes(route) == ("10.91.52.0/24",)
+
+
+def test_a_subnet_routed_on_the_host_is_skipped() -> None:
+    # Another user's bridge (rootful vs rootless) is not in this podman's list.
+    egress = candidate_subnets("s1", EGRESS_POOL)
+    plan = build_start_plan(SPEC, PodmanState(host_subnets=(egress[0],)), INPUTS)
+    text = render_plan(plan)
+    assert f"--subnet {egress[0]}" not in text and f"--subnet {egress[1]}" in text

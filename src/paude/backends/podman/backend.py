@@ -28,6 +28,7 @@ from paude.backends.podman.planning import (
     PodmanState,
     StartInputs,
     build_start_plan,
+    parse_host_routes,
     parse_network_subnets,
     user_args,
 )
@@ -88,6 +89,7 @@ class PodmanBackend:
         return PodmanState(
             containers={c.labels.get(LABEL_ROLE, ""): c for c in containers},
             subnets=parse_network_subnets(networks),
+            host_subnets=parse_host_routes(_read_host_routes()),
             squid_conf=conf.read_text(encoding="utf-8") if conf.exists() else None,
             missing_mount_points=frozenset(
                 m.path for m in spec.guard_mounts if not os.path.lexists(m.path)))
@@ -248,3 +250,11 @@ def _check_network_mode(spec: SessionSpec, agent: Container | None) -> None:
             f"session {spec.name} runs with {running} network and cannot switch to {wanted}",
             hint=f"Run: paude stop {spec.name}, then start it again",
         )
+
+
+def _read_host_routes() -> str:
+    """The host's IPv4 routes: other users' podman bridges that ``network ls`` does not show."""
+    try:
+        return Path("/proc/net/route").read_text(encoding="ascii")
+    except OSError:
+        return ""

@@ -51,6 +51,9 @@ class PodmanState:
     containers: Mapping[str, Container] = field(default_factory=dict)  # by role
     subnets: Mapping[str, str] = field(default_factory=dict)  # every network: name -> subnet
     squid_conf: str | None = None  # the session's squid.conf on the host, if any
+    # Subnets routed on the host that podman's own list may not show: another
+    # user's (rootful or rootless) bridges. Podman refuses a subnet in use there.
+    host_subnets: tuple[str, ...] = ()
     missing_mount_points: frozenset[str] = frozenset()  # guard mount paths not there yet
 
 
@@ -69,6 +72,22 @@ class StartInputs:
     resources: Resources | None = None  # the agent's limits (None: none)
     proxy_resources: Resources | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+def parse_host_routes(text: str) -> tuple[str, ...]:
+    """Return the subnets of ``/proc/net/route``'s interface routes (not the default route)."""
+    out: list[str] = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        dest, mask = (int(fields[i], 16).to_bytes(4, "little") for i in (1, 7))
+        if mask == bytes(4):
+            continue  # the default route overlaps everything; it names no bridge
+        net = ipaddress.ip_network(
+            f"{ipaddress.IPv4Address(dest)}/{ipaddress.IPv4Address(mask)}", strict=False)
+        out.append(str(net))
+    return tuple(out)
 
 
 def parse_network_subnets(stdout: str) -> dict[str, str]:
@@ -97,14 +116,14 @@ def build_start_plan(spec: SessionSpec, state: PodmanState, inputs: StartInputs)
         steps += _image_steps(inputs.gateway_image, spec.rebuild)
     restricted = inputs.proxy_image is not None
     if names.egress_network not in state.subnets:
-        subnet = _free_subnet(spec.name, EGRESS_POOL, state.subnets)
+        subnet = _free_subnet(spec.name, EGRESS_POOL, state.subnets, state.host_subnets)
         steps.append(Argv(tuple(pa.build_egress_network_create_argv(
             names, subnet=subnet, restricted=restricted)),
             "create the session's own routed network, its way out", group=_NETWORKS))
     proxy_ip = gateway_ip = None
     if inputs.proxy_image is not None:
         subnet = state.subnets.get(names.network) or _free_subnet(
-            spec.name, SUBNET_POOL, state.subnets)
+            spec.name, SUBNET_POOL, state.subnets, state.host_subnets)
         if names.network not in state.subnets:
             steps.append(Argv(tuple(pa.build_network_create_argv(names, subnet=subnet)),
                               "create the session's internal network", group=_NETWORKS))
@@ -165,8 +184,8 @@ def _image_steps(image: ImageSpec, rebuild: bool) -> list[Step]:
 
 
 def _free_subnet(session: str, pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
-                 used: Mapping[str, str]) -> str:
-    taken = [ipaddress.ip_network(s) for s in used.values() if s]
+                 used: Mapping[str, str], host: tuple[str, ...] = ()) -> str:
+    taken = [ipaddress.ip_network(s) for s in (*used.values(), *host) if s]
     for candidate in candidate_subnets(session, pool):
         net = ipaddress.ip_network(candidate)
         if not any(net.version == t.version and net.overlaps(t) for t in taken):
