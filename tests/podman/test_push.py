@@ -28,9 +28,10 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 RUNNER = SystemRunner()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    """A password-protected registry on loopback, stopped after the module."""
+    """A password-protected registry on loopback, empty for each test (the first
+    push must find nothing there, in whatever order the tests run)."""
     reg = LocalRegistry(tmp_path_factory.mktemp("registry")).start()
     try:
         yield reg
