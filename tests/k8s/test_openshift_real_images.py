@@ -224,6 +224,11 @@ def test_a_node_that_cannot_pull_is_one_line_and_the_start_leaves_nothing(
     assert len(errors) == 1 and "127.0.0.1:1" in errors[0], failed.stderr
     assert "Traceback" not in failed.stderr
     assert [o for o in session.labelled() if not o.startswith("pod/")] == []
-    assert session.cluster.get("pvc", "paude-nopull-workspace", session.ns) is None
+    # Deleted by the start; its pvc-protection finalizer holds it until its pod is gone.
+    pvc = session.cluster.get("pvc", "paude-nopull-workspace", session.ns)
+    assert pvc is None or pvc["metadata"].get("deletionTimestamp"), pvc
+    session.cluster.wait_for(
+        lambda: session.cluster.get("pvc", "paude-nopull-workspace", session.ns) is None or None,
+        timeout=120, what="the workspace PVC gone")  # fmt: skip
     session.cluster.wait_for(lambda: session.labelled() == [], timeout=60,
                              what="nothing labelled paude")  # fmt: skip
