@@ -38,6 +38,8 @@ class PlanExecutor:
                 group = batch[0].group if isinstance(batch[0], Argv) else ""
                 while group and steps and isinstance(steps[0], Argv) and steps[0].group == group:
                     batch.append(steps.pop(0))
+                for step in batch:  # in the plan's order, also for a group run at once
+                    log_step(step)
                 if len(batch) == 1:
                     self._step(batch[0])
                 else:
@@ -46,7 +48,6 @@ class PlanExecutor:
                             future.result()
 
     def _step(self, step: Step) -> None:
-        log_step(step)
         if isinstance(step, Argv):
             self.runner.run(step.argv, timeout=TIMEOUT_CREATE, env=dict(step.env) or None)
         elif isinstance(step, Build):
