@@ -86,6 +86,9 @@ def test_background_sync_both_ways_without_echo(pod: SyncPod, sync: BuiltinSync)
 
     pod.sh("rm -r dir")
     wait_for("the pod delete locally", lambda: not (pod.workspace / "dir").exists())
+    # The files go before the round saves its index: until it does, the status
+    # reads the deleted paths as pending; once it has, nothing is.
+    wait_for("the delete's round in the index", lambda: sync.status()["pending_local"] == [])
     status = sync.status()
     assert status["state"] == "running"
     assert status["pending_local"] == []
