@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from paude.backends.openshift.objects import ClusterSettings
+from paude.backends.openshift.policies import (
+    build_netpol_check_container,
+    build_probe_pod,
+    build_probe_policy,
+)
 from paude.backends.openshift.rbac import build_role
 from paude.doctor.checks import (
     Check,
@@ -74,3 +80,27 @@ def test_a_ca_file_that_is_not_a_certificate_fails() -> None:
     check = build_ca_check(["/ca.pem"], bad)
     assert check.status is CheckStatus.FAIL and "/ca.pem: not a usable CA" in check.detail
     assert build_ca_check([], None).status is CheckStatus.OK
+
+
+def test_the_networkpolicy_probe_runs_the_agent_pods_own_check_under_a_deny_all_policy() -> None:
+    settings = ClusterSettings(namespace="team-a", image="reg/agent@sha256:1", pull_secret="pull")
+    policy = build_probe_policy("paude-doctor-abc", settings)
+    pod = build_probe_pod("paude-doctor-abc", settings, policy_uid="u-1")
+    assert policy["kind"] == "NetworkPolicy" and pod["kind"] == "Pod"
+    (owner,) = pod["metadata"]["ownerReferences"]  # deleting the policy deletes the pod
+    assert owner == {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                     "name": "paude-doctor-abc", "uid": "u-1"}
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert selected.items() <= pod["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"] == [] and policy["spec"]["egress"] == []
+    assert pod["spec"]["initContainers"] == [build_netpol_check_container("reg/agent@sha256:1")]
+    (done,) = pod["spec"]["containers"]
+    assert done["command"] == ["true"] and done["image"] == "reg/agent@sha256:1"
+    assert pod["spec"]["restartPolicy"] == "Never"
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "pull"}]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    for obj in (policy, pod):
+        assert obj["metadata"]["namespace"] == "team-a"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "paude"
+        assert obj["metadata"]["labels"]["paude.io/session"] == "paude-doctor-abc"

@@ -57,7 +57,20 @@ def _cluster_checks(g: cx.Globals, loaded: LoadedConfig | None) -> list[Check]:
                       " (paude doctor --backend openshift checks the cluster)")]
     from paude.doctor.cluster import run_cluster_checks
 
-    return run_cluster_checks(backend.context, g.openshift_namespace or backend.namespace)
+    def netpol(namespace: str) -> Check:
+        from paude.backends.images import agent_image_spec
+        from paude.doctor.netpol import NAME, run_netpol_check
+
+        try:
+            spec = cx.build_session_spec(loaded, cx.resolve_workspace(g.workspace),
+                                         cx.StartOptions())
+        except ConfigError:
+            return Check(NAME, CheckStatus.SKIP, "the extra CA must be fixed first")
+        return run_netpol_check(loaded.config, namespace, agent_image_spec(loaded.config, spec),
+                                cx.make_runner(g))
+
+    return run_cluster_checks(backend.context, g.openshift_namespace or backend.namespace,
+                              netpol)
 
 
 def doctor(

@@ -29,24 +29,25 @@ from paude.errors import NotLoggedInError
 
 # Groups only OpenShift (image registry) or OVN-Kubernetes (EgressFirewall) serve.
 OPTIONAL_GROUPS = {"image.openshift.io", "k8s.ovn.org"}
-NETPOL_NOT_YET = Check(
-    "networkpolicy", CheckStatus.SKIP,
-    "whether the cluster enforces NetworkPolicy is not checked yet",
-    fix="See docs/troubleshooting.md, 'Does my cluster enforce NetworkPolicy?'")
-_NAMES = ("cluster login", "namespace", "rbac")
+_NAMES = ("cluster login", "namespace", "rbac", "networkpolicy")
 
 
 def _skipped(why: str) -> list[Check]:
     return [Check(name, CheckStatus.SKIP, why) for name in _NAMES]
 
 
-def run_cluster_checks(context: str | None, namespace: str | None) -> list[Check]:
-    """Return the kubeconfig, login, namespace, RBAC and NetworkPolicy checks."""
+def run_cluster_checks(
+    context: str | None, namespace: str | None, netpol: Callable[[str], Check]
+) -> list[Check]:
+    """Return the kubeconfig, login, namespace, RBAC and NetworkPolicy checks.
+
+    ``netpol(namespace)`` runs the NetworkPolicy probe; only once logged in.
+    """
     try:
         config = load_kubeconfig(context)
     except NotLoggedInError as err:
         return [Check("kubeconfig", CheckStatus.FAIL, err.message, fix=err.hint),
-                *_skipped("no kubeconfig"), NETPOL_NOT_YET]
+                *_skipped("no kubeconfig")]
     ns = namespace or config.namespace or "default"
     server = config.cluster.server
     kube = Check("kubeconfig", CheckStatus.OK,
@@ -56,15 +57,15 @@ def run_cluster_checks(context: str | None, namespace: str | None) -> list[Check
         spec = SelfSubjectRulesReviewSpec(namespace=ns)
         review = client.create(SelfSubjectRulesReview(spec=spec))
     except httpx2.HTTPStatusError as err:  # ApiError, or an answer without a Status body
-        return [kube, _login_failure(err, server), *_skipped("not logged in")[1:], NETPOL_NOT_YET]
+        return [kube, _login_failure(err, server), *_skipped("not logged in")[1:]]
     except httpx2.TransportError as err:
         return [kube, Check("cluster login", CheckStatus.FAIL,
                             f"cannot reach the cluster at {server}: {err}",
                             fix="Check the network or VPN, and the server in the kubeconfig."),
-                *_skipped("cluster unreachable")[1:], NETPOL_NOT_YET]
+                *_skipped("cluster unreachable")[1:]]
     login = Check("cluster login", CheckStatus.OK, f"logged in to {server}")
     return [kube, login, _asked("namespace", lambda: _namespace_check(client, ns)),
-            _asked("rbac", lambda: _rbac_check(client, ns, review)), NETPOL_NOT_YET]
+            _asked("rbac", lambda: _rbac_check(client, ns, review)), netpol(ns)]
 
 
 def _asked(name: str, check: Callable[[], Check]) -> Check:

@@ -140,14 +140,19 @@ class KubeClient:
                 hint="Check the network or VPN, and that `oc whoami --show-server` is right.",
             ) from err
 
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], *, create: bool = False) -> dict[str, Any]:
         """Create or update ``obj`` with server-side apply as field manager ``paude``.
 
         ``force=True`` takes over fields another manager set on paude's own
         objects (e.g. after someone ran ``oc edit``), so a start converges.
+        ``create``: only create it (a kind the user may create but not patch: a pod).
         """
-        with self._errors("patch", obj["kind"]):
-            applied = self._client.apply(from_dict(obj), force=True)
+        if create:
+            with self._errors("create", obj["kind"]):
+                applied = self._client.create(from_dict(obj), field_manager=FIELD_MANAGER)
+        else:
+            with self._errors("patch", obj["kind"]):
+                applied = self._client.apply(from_dict(obj), force=True)
         result: dict[str, Any] = applied.to_dict()
         return result
 

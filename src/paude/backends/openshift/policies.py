@@ -23,6 +23,7 @@ from paude.backends.openshift.objects import (
     metadata,
     proxy_id,
     restricted_container_context,
+    restricted_pod_fields,
     selector_labels,
 )
 from paude.domains import Allowlist, is_ip_literal, is_ip_range
@@ -38,6 +39,8 @@ ADMIN_POLICY_PROXY = "paude-proxy-isolation"
 # NetworkPolicy is not enforced, and the exit code that says so.
 NETPOL_CHECK_CONTAINER = "netpol-check"
 NETPOL_CHECK_EXIT = 3
+# The role of ``paude doctor``'s short-lived probe pod (build_probe_pod).
+ROLE_PROBE = "netpol-probe"
 # How long the check waits for the policy to take effect on a new pod (a
 # controller programs it shortly after the pod appears), and each try's limit.
 NETPOL_CHECK_SECONDS = 20
@@ -109,6 +112,44 @@ def build_netpol_check_container(image: str) -> dict[str, Any]:
                       "limits": {"cpu": "200m", "memory": "64Mi"}},  # fmt: skip
         "securityContext": restricted_container_context(),
     }
+
+
+def build_probe_policy(name: str, settings: ClusterSettings) -> dict[str, Any]:
+    """Return the deny-all NetworkPolicy of ``paude doctor``'s probe pod ``name``.
+
+    The pod (:func:`build_probe_pod`) is owned by it: deleting the policy
+    deletes the pod too (paude's Role may create pods, not delete them).
+    """
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(name, settings, labels(ROLE_POLICY, session=name)),
+        "spec": {"podSelector": {"matchLabels": labels(ROLE_PROBE, session=name)},
+                 "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": []},
+    }  # fmt: skip
+
+
+def build_probe_pod(name: str, settings: ClusterSettings, *, policy_uid: str) -> dict[str, Any]:
+    """Return ``paude doctor``'s probe: a pod that runs the agent pod's own check, then exits.
+
+    The check (:func:`build_netpol_check_container`) is its init container,
+    as in the agent's pod, so a refusal reads the same: the pod ends
+    ``Succeeded`` where its deny-all policy is enforced, and its check exits
+    ``NETPOL_CHECK_EXIT`` where it is not. ``policy_uid`` makes the policy
+    its owner.
+    """
+    check = build_netpol_check_container(settings.image)
+    owner = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "name": name,
+             "uid": policy_uid}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {**metadata(name, settings, labels(ROLE_PROBE, session=name)),
+                     "ownerReferences": [owner]},
+        "spec": {**restricted_pod_fields(settings.pull_secret), "restartPolicy": "Never",
+                 "initContainers": [check],
+                 "containers": [{**check, "name": "done", "command": ["true"]}]},
+    }  # fmt: skip
 
 
 def build_open_agent_policy(session: str, settings: ClusterSettings) -> dict[str, Any]:
