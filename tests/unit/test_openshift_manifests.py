@@ -280,7 +280,7 @@ def test_admin_policy_denies_ingress_and_unlisted_egress() -> None:
     anp = build_admin_agent_policy()["spec"]
     assert anp["ingress"] == [{"name": "deny-all", "action": "Deny", "from": [{"namespaces": {}}]}]
     actions = [rule["action"] for rule in anp["egress"]]
-    assert actions == ["Pass", "Deny"]  # the proxy; no DNS
+    assert actions == ["Pass", "Pass", "Deny"]  # the proxy, the gateway; no DNS
 
 
 def test_credential_secret_is_labelled_and_encoded() -> None:

@@ -87,17 +87,14 @@ def session_name(name: str | None, workspace: Path) -> str:
 def session_allowlist(loaded: LoadedConfig, env: Mapping[str, str]) -> Allowlist:
     """Return the session's allowlist, parsed once: config and flags (the default is empty).
 
-    Model traffic needs no entry on podman: it goes to the gateway, whose
-    upstreams are fixed. The openshift backend has no gateway yet (issue 13):
-    there the model's own hosts are added, and nothing wider.
+    Model traffic needs no entry: it goes to the session's gateway, whose
+    upstreams are fixed (on both backends).
 
     Raises:
         ConfigError: an environment value (a model endpoint URL) or an entry is not valid.
     """
     domains = list(DEFAULT_DOMAINS)
-    model_hosts = _model_hosts(env)  # validates the endpoint URLs on every backend
-    if loaded.config.backend.type == "openshift":
-        domains += model_hosts
+    _model_hosts(env)  # validates the endpoint URLs
     try:
         return Allowlist.parse([*domains, *loaded.config.allowed_domains])
     except ValueError as err:  # config entries are checked on load; this is a safety net
@@ -105,7 +102,7 @@ def session_allowlist(loaded: LoadedConfig, env: Mapping[str, str]) -> Allowlist
 
 
 def _model_hosts(env: Mapping[str, str]) -> list[str]:
-    """Return the hosts the model variables point at (the gateway's upstreams on podman)."""
+    """Return the hosts the model variables point at (the gateway's upstreams)."""
     hosts = []
     for variable in BASE_URL_ENV:
         if env.get(variable):
@@ -197,11 +194,8 @@ def build_session_spec(
     dev = loaded.devcontainer
     credentials = host_credentials(Path.home())
     allowlist = session_allowlist(loaded, env)  # checks the endpoint URLs first
-    # The openshift backend has no gateway yet: its agent gets the model
-    # variables as before (docs/security.md says so).
-    no_gateway = opts.allow_network or loaded.config.backend.type == "openshift"
-    old_way = (opts.allow_network and opts.pass_credentials) or not opts.allow_network \
-        and no_gateway
+    no_gateway = opts.allow_network
+    old_way = opts.allow_network and opts.pass_credentials
     auth = None if no_gateway else find_model_auth(env, *read_adc(env, Path.home()))
     return SessionSpec(
         name=session_name(opts.name, workspace),

@@ -24,6 +24,9 @@ VERTEX_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # Claude Code's own placeholder: it needs some token to send, the gateway drops it.
 PLACEHOLDER_TOKEN = "paude-gateway"  # not a secret, by design
 READY_LINE = "paude gateway listening"  # logged once it accepts connections
+# Every address: where the network, not the gateway, decides who may call it
+# (Kubernetes: the gateway pod's NetworkPolicy admits its session's agent only).
+ANY_CLIENT = ("0.0.0.0/0", "::/0")
 OAUTH_BETA = "oauth-2025-04-20"  # the API accepts OAuth tokens only with this beta
 
 # Request headers the gateway passes on; everything else (Authorization,
@@ -70,6 +73,11 @@ class GatewayConfig:
                            "secret": self.secret, "adc": dict(self.adc),
                            "project": self.project,
                            "anthropic_upstream": self.anthropic_upstream})
+
+
+def build_gateway_args(listen_host: str) -> list[str]:
+    """Return the gateway image's arguments (after its entrypoint), on every backend."""
+    return [CONFIG_PATH, listen_host, str(GATEWAY_PORT)]
 
 
 def parse_config(text: str) -> GatewayConfig:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from paude.backends.base import (
@@ -22,6 +23,7 @@ from paude.backends.base import (
 from paude.backends.openshift import sync
 from paude.backends.openshift.credentials import build_env_secret
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
+from paude.backends.openshift.gateway import build_gateway_secret, has_gateway
 from paude.backends.openshift.imageregistry import resolve_target
 from paude.backends.openshift.images import (
     SessionImages,
@@ -32,13 +34,14 @@ from paude.backends.openshift.images import (
 )
 from paude.backends.openshift.manifests import (
     build_session_plan,
-    proxy_address,
     secret_env_keys,
-    with_proxy_address,
+    service_address,
+    with_addresses,
 )
 from paude.backends.openshift.objects import (
     LABEL_PROXY,
     ROLE_AGENT,
+    ROLE_GATEWAY,
     ROLE_PROXY,
     ROLE_STORAGE,
     SCC_API,
@@ -46,6 +49,7 @@ from paude.backends.openshift.objects import (
     agent_name,
     agent_pod_name,
     cluster_settings,
+    gateway_name,
     proxy_auth_name,
     proxy_id,
     proxy_name,
@@ -76,6 +80,8 @@ if TYPE_CHECKING:
 # so the agent never runs without its policies). The PVC is kept on stop.
 _SESSION_KINDS = (
     ("apps/v1", "StatefulSet"),
+    ("apps/v1", "Deployment"),  # its gateway (a proxy's carries no session label)
+    ("v1", "Service"),
     ("v1", "Secret"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
 )
@@ -87,8 +93,6 @@ _PROXY_KINDS = (
     ("v1", "ConfigMap"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
 )
-
-
 
 
 class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorkspace.remove_workspace
@@ -162,7 +166,10 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
         Converges if the session exists.
         """
         plan = self._plan(spec, push=True)
-        for warning in stale_credentials(self._api, spec.credentials):
+        # The ADC reaches only --pass-credentials agents: no warning about it otherwise.
+        creds = spec.credentials if spec.pass_credentials else \
+            replace(spec.credentials, gcloud_dir=None)
+        for warning in stale_credentials(self._api, creds):
             self.reporter.warn(warning)
         keys = secret_env_keys(spec)
         # The CLI shows a status around this call: report progress as lines only.
@@ -173,6 +180,8 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
             self._api.apply(build_env_secret(spec, keys, self._settings()))
         if not spec.allow_network:
             self._ensure_proxy_auth(spec.allowed_domains)
+        if has_gateway(spec):  # outside the plan: it holds the credential
+            self._api.apply(build_gateway_secret(spec, self._settings()))
         applied = self._apply_plan(plan)
         if had_workspace:
             resume_if_stopped(self._api, self.runner, self.reporter, session=spec.name,
@@ -205,23 +214,19 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
             self._api.apply(build_proxy_auth_secret(domains, self._settings(), password))
 
     def _apply_plan(self, plan: Plan) -> list[dict[str, Any]]:
-        """Apply the plan's objects in order; the proxy Service's ClusterIP goes into the agent.
+        """Apply the plan's objects in order; the Services' ClusterIPs go into the agent.
 
-        The plan applies the Service before the StatefulSet, so its address
-        (assigned by the API server) is known when the agent's is applied.
+        The plan applies the proxy's and gateway's Services before the
+        StatefulSet, so their addresses (assigned by the API server) are
+        known when the agent's is applied.
         """
         applied: list[dict[str, Any]] = []
-        address: str | None = None
+        addresses: dict[str, str] = {}
         for step in plan.steps:
-            if not isinstance(step, Manifest):
-                continue
-            log_step(step)
-            obj = step.obj
-            if address is not None:
-                obj = with_proxy_address(obj, address)
-            applied.append(self._api.apply(obj))
-            if obj["kind"] == "Service" and obj["metadata"]["labels"].get(LABEL_PROXY):
-                address = proxy_address(applied[-1])
+            if isinstance(step, Manifest):
+                log_step(step)
+                applied.append(self._api.apply(with_addresses(step.obj, addresses)))
+                addresses |= service_address(applied[-1])
         return applied
 
     def _wait_ready(self, spec: SessionSpec) -> dict[str, Any]:
@@ -236,6 +241,12 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
             self._api.wait_pod_ready(
                 labels=selector_labels(ROLE_PROXY, proxy=proxy_id(spec.allowed_domains)),
                 owner=("Deployment", proxy),
+                timeout=self._ready_timeout,
+            )
+        if has_gateway(spec):  # the agent's first model call must find it listening
+            self._api.wait_pod_ready(
+                labels=selector_labels(ROLE_GATEWAY) | {LABEL_SESSION: spec.name},
+                owner=("Deployment", gateway_name(spec.name)),
                 timeout=self._ready_timeout,
             )
         return pod

@@ -2,8 +2,9 @@
 
 ``backend.image`` set: that image is used as given (the user pushes it).
 Otherwise, when there is a registry (see :mod:`.imageregistry`), the agent
-and proxy images are checked, built and pushed as needed, and the session's
-pods reference them by digest.
+and proxy images (and the model gateway's, when the session has one) are
+checked, built and pushed as needed, and the session's pods reference them
+by digest.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from paude.backends.base import Reporter, SessionSpec
-from paude.backends.images import agent_image_spec, proxy_image_spec
+from paude.backends.images import agent_image_spec, gateway_image_spec, proxy_image_spec
+from paude.backends.openshift.gateway import has_gateway
 from paude.backends.openshift.objects import ClusterSettings
 from paude.config.models import PaudeConfig
 from paude.container.image import ImageSpec, build_image_tag
@@ -28,13 +30,22 @@ class SessionImages:
 
     agent: str
     proxy: str | None  # None: an --allow-network session has no proxy
+    gateway: str | None = None  # None: no gateway (no credential, or --allow-network)
+
+    @classmethod
+    def of(cls, specs: Sequence[ImageSpec], refs: Sequence[str]) -> SessionImages:
+        """Return the references of ``specs`` (in their order) by image kind."""
+        by_kind = {spec.kind: ref for spec, ref in zip(specs, refs, strict=True)}
+        return cls(by_kind["agent"], by_kind.get("proxy"), by_kind.get("gateway"))
 
 
 def build_image_specs(config: PaudeConfig, spec: SessionSpec) -> list[ImageSpec]:
-    """Return the images a session needs: the agent, and the proxy unless unrestricted."""
+    """Return the images a session needs: the agent, the proxy unless unrestricted, the gateway."""
     specs = [agent_image_spec(config, spec)]
     if not spec.allow_network:
         specs.append(proxy_image_spec(config))
+    if has_gateway(spec):
+        specs.append(gateway_image_spec(spec))
     return specs
 
 
@@ -49,7 +60,7 @@ def publish_session_images(
     """Build and push what the registry lacks; return the digests the pods run."""
     refs = [i.pull_ref for i in publish_images(runner, specs, target, reporter=reporter,
                                                 rebuild=rebuild)]  # fmt: skip
-    return SessionImages(refs[0], refs[1] if len(refs) > 1 else None)
+    return SessionImages.of(specs, refs)
 
 
 def check_session_images(
@@ -69,11 +80,12 @@ def check_session_images(
                 pinned = build_push_ref(target, tag)
                 reporter.warn(f"{pinned} is not in the registry yet: paude will build and push it")
             refs.append(pinned)
-    return SessionImages(refs[0], refs[1] if len(refs) > 1 else None)
+    return SessionImages.of(specs, refs)
 
 
 def apply_images(settings: ClusterSettings, images: SessionImages | None) -> ClusterSettings:
     """Return ``settings`` with the session's image references (unchanged for None)."""
     if images is None:
         return settings
-    return replace(settings, image=images.agent, proxy_image=images.proxy or settings.proxy_image)
+    return replace(settings, image=images.agent, proxy_image=images.proxy or settings.proxy_image,
+                   gateway_image=images.gateway or settings.gateway_image)

@@ -19,6 +19,13 @@ import re
 from typing import Any
 
 from paude.backends.base import SessionSpec
+from paude.backends.openshift.gateway import (
+    build_gateway_objects,
+    gateway_host_aliases,
+    has_gateway,
+    is_gateway_service,
+    with_gateway_address,
+)
 from paude.backends.openshift.objects import (
     AGENT_CONTAINER,
     CLAUDE_SECRET,
@@ -26,6 +33,7 @@ from paude.backends.openshift.objects import (
     GCLOUD_SECRET,
     GITCONFIG_CONFIGMAP,
     GITCONFIG_KEY,
+    LABEL_PROXY,
     PROXY_ADDRESS_PENDING,
     PROXY_PASSWORD_ENV,
     PROXY_PASSWORD_KEY,
@@ -64,6 +72,7 @@ from paude.facts import (
     STATE_DIR,
     TMUX_SESSION,
 )
+from paude.gateway.policy import GATEWAY_HOST
 from paude.naming import LABEL_NETWORK, LABEL_WORKSPACE
 from paude.plan import Manifest, Plan
 
@@ -115,7 +124,8 @@ def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, A
                        ("PAUDE_TIMEOUT_MAX", settings.timeouts.max)):
         if value:
             env[key] = value
-    env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
+    if spec.pass_credentials:  # --allow-network --pass-credentials: the old way
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_ROOT}/gcloud/{GCLOUD_KEY}"
     env["GIT_CONFIG_GLOBAL"] = f"{CREDENTIALS_ROOT}/git/{GITCONFIG_KEY}"
     # The workspace volume's root is root's (the agent has its group: fsGroup),
     # and git refuses a repository there ("dubious ownership") unless its path
@@ -131,7 +141,11 @@ def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, A
         url = proxy_url(PROXY_ADDRESS_PENDING)
         for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             env[key] = url
-        env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1"
+        # The gateway is called directly, never through the proxy.
+        direct = ["localhost", "127.0.0.1", "::1", *([GATEWAY_HOST] if has_gateway(spec) else [])]
+        env["NO_PROXY"] = env["no_proxy"] = ",".join(direct)
+    # Points the agent's model calls at the gateway (same variables as on podman).
+    env.update(spec.model_env if has_gateway(spec) else {})
     secret_keys = secret_env_keys(spec)
     env.update({k: v for k, v in spec.env.items() if k not in secret_keys})
     out += [{"name": k, "value": v} for k, v in env.items()]
@@ -142,14 +156,23 @@ def _agent_env(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, A
     return out
 
 
-def _credential_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _credential_volumes(
+    spec: SessionSpec,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The agent's files from ``paude setup``: git config and Claude settings.
+
+    The Google ADC only with ``--allow-network --pass-credentials``; every
+    other session's model credential is its gateway's (never the agent's).
+    """
     volumes = [
-        {"name": "gcloud", "secret": {"secretName": GCLOUD_SECRET, "optional": True}},
         {"name": "git", "configMap": {"name": GITCONFIG_CONFIGMAP, "optional": True}},
         {"name": "claude", "secret": {"secretName": CLAUDE_SECRET, "optional": True}},
     ]
-    paths = {"gcloud": f"{CREDENTIALS_ROOT}/gcloud", "git": f"{CREDENTIALS_ROOT}/git"}
-    paths["claude"] = CLAUDE_SEED_DIR
+    paths = {"git": f"{CREDENTIALS_ROOT}/git", "claude": CLAUDE_SEED_DIR}
+    if spec.pass_credentials:
+        volumes.append({"name": "gcloud",
+                        "secret": {"secretName": GCLOUD_SECRET, "optional": True}})
+        paths["gcloud"] = f"{CREDENTIALS_ROOT}/gcloud"
     mounts = [{"name": name, "mountPath": path, "readOnly": True} for name, path in paths.items()]
     return volumes, mounts
 
@@ -159,7 +182,7 @@ def _agent_container(spec: SessionSpec, settings: ClusterSettings) -> dict[str, 
     # (a timeout or OOM ended it; the entrypoint waits for paude to resume it).
     ready = {"exec": {"command": ["tmux", "has-session", "-t", TMUX_SESSION]}, "periodSeconds": 5}
     alive = {"exec": {"command": [ENTRYPOINT_PATH, "--paude-probe"]}, "periodSeconds": 30}
-    _, cred_mounts = _credential_volumes()
+    _, cred_mounts = _credential_volumes(spec)
     return {
         "name": AGENT_CONTAINER,
         "image": settings.image,
@@ -205,7 +228,7 @@ def _init_containers(spec: SessionSpec, settings: ClusterSettings) -> dict[str, 
 def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
     """Return the session's StatefulSet: one agent pod running tmux session ``paude``."""
     pod_labels = _agent_labels(spec)
-    cred_volumes, _ = _credential_volumes()
+    cred_volumes, _ = _credential_volumes(spec)
     workspace = {
         "name": "workspace",
         "persistentVolumeClaim": {"claimName": workspace_claim(spec.name)},
@@ -227,6 +250,8 @@ def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dic
                     **_agent_pod_fields(settings),
                     "terminationGracePeriodSeconds": 10,
                     **_init_containers(spec, settings),
+                    # The gateway's name, at its Service's ClusterIP (the agent has no DNS).
+                    **({"hostAliases": gateway_host_aliases()} if has_gateway(spec) else {}),
                     "containers": [_agent_container(spec, settings)],
                     # Survives a container restart, not the pod: a stop's reason.
                     "volumes": [workspace, {"name": "state", "emptyDir": {}}, *cred_volumes],
@@ -261,10 +286,12 @@ def build_session_objects(spec: SessionSpec, settings: ClusterSettings) -> list[
 
     Policies come first so the agent pod never exists without them (lightkube's
     ``sort_objects`` ranks NetworkPolicies with pods, hence our own order); the
-    StatefulSet comes last because its pod needs the PVC, proxy and policies.
+    StatefulSet comes last because its pod needs the PVC, proxy, gateway and
+    policies (and the proxy's and gateway's Service addresses).
     """
     return [
         *build_network_objects(spec, settings),
+        *build_gateway_objects(spec, settings),
         build_workspace_claim(spec, settings),
         build_agent_statefulset(spec, settings),
     ]
@@ -294,6 +321,24 @@ def with_proxy_address(obj: dict[str, Any], address: str) -> dict[str, Any]:
             if var.get("value") == pending:
                 var["value"] = url
     return out
+
+
+def service_address(applied: dict[str, Any]) -> dict[str, str]:
+    """Return ``{"proxy" or "gateway": ClusterIP}`` for an applied Service of those, else ``{}``."""
+    if applied.get("kind") != "Service":
+        return {}
+    if applied["metadata"].get("labels", {}).get(LABEL_PROXY):
+        return {"proxy": proxy_address(applied)}
+    return {"gateway": proxy_address(applied)} if is_gateway_service(applied) else {}
+
+
+def with_addresses(obj: dict[str, Any], addresses: dict[str, str]) -> dict[str, Any]:
+    """Return ``obj`` with the known Service addresses (:func:`service_address`) put in."""
+    if "proxy" in addresses:
+        obj = with_proxy_address(obj, addresses["proxy"])
+    if "gateway" in addresses:
+        obj = with_gateway_address(obj, addresses["gateway"])
+    return obj
 
 
 def build_session_plan(spec: SessionSpec, settings: ClusterSettings) -> Plan:

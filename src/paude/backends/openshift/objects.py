@@ -17,6 +17,8 @@ ROLE_PROXY = "proxy"
 ROLE_POLICY = "policy"
 ROLE_STORAGE = "workspace"
 ROLE_CREDENTIALS = "credentials"
+# The session's model gateway (its own pod; see backends/openshift/gateway.py).
+ROLE_GATEWAY = "gateway"
 
 AGENT_CONTAINER = "agent"
 
@@ -31,12 +33,17 @@ CLAUDE_KEY = "settings.json"
 DEFAULT_IMAGE = "quay.io/paude/paude:0.1.0"
 PROXY_IMAGE_NAME = "paude-proxy"
 DEFAULT_PROXY_IMAGE = "quay.io/paude/paude-proxy:0.1.0"
+GATEWAY_IMAGE_NAME = "paude-gateway"
+DEFAULT_GATEWAY_IMAGE = "quay.io/paude/paude-gateway:0.1.0"
 DEFAULT_STORAGE = "10Gi"
 # The agent reaches its proxy by the proxy Service's ClusterIP, never by a
 # name (its NetworkPolicy allows no DNS). The address exists once the Service
 # does: a plan made before shows this in its place, and the backend puts the
 # real one in (manifests.with_proxy_address) before the agent is applied.
 PROXY_ADDRESS_PENDING = "PROXY-CLUSTER-IP"
+# The same for the session's gateway Service: the agent pod's hosts file
+# (hostAliases) maps the gateway's name to it.
+GATEWAY_ADDRESS_PENDING = "GATEWAY-CLUSTER-IP"
 # The group that owns the workspace volume off OpenShift (the pod's fsGroup):
 # a fresh volume's root is root's and 0755, and the agent runs as AGENT_UID.
 WORKSPACE_FS_GROUP = AGENT_UID
@@ -63,6 +70,7 @@ class ClusterSettings:
     namespace: str
     image: str = DEFAULT_IMAGE
     proxy_image: str = DEFAULT_PROXY_IMAGE
+    gateway_image: str = DEFAULT_GATEWAY_IMAGE
     resources: Resources = field(default_factory=Resources)
     proxy_resources: Resources = PROXY_RESOURCES
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -74,16 +82,16 @@ class ClusterSettings:
     fs_group: int | None = WORKSPACE_FS_GROUP
 
 
-def sibling_proxy_image(image: str) -> str:
-    """Return the proxy image pushed beside ``image``: same repository path and tag.
+def sibling_proxy_image(image: str, name: str = PROXY_IMAGE_NAME) -> str:
+    """Return the proxy (or another ``name``) image pushed beside ``image``: same path and tag.
 
     ``registry.example/team/paude-agent:1`` -> ``registry.example/team/paude-proxy:1``.
     """
     path = image.split("@", 1)[0]  # a digest names the agent image only
     head, slash, last = path.rpartition("/")
     tag = last.partition(":")[2]
-    name = f"{head}{slash}{PROXY_IMAGE_NAME}"
-    return f"{name}:{tag}" if tag else name
+    sibling = f"{head}{slash}{name}"
+    return f"{sibling}:{tag}" if tag else sibling
 
 
 def cluster_settings(
@@ -101,6 +109,8 @@ def cluster_settings(
         namespace=namespace,
         image=config.image or DEFAULT_IMAGE,
         proxy_image=sibling_proxy_image(config.image) if config.image else DEFAULT_PROXY_IMAGE,
+        gateway_image=sibling_proxy_image(config.image, GATEWAY_IMAGE_NAME) if config.image
+        else DEFAULT_GATEWAY_IMAGE,
         resources=config.resources,
         proxy_resources=config.proxy_resources,
         timeouts=config.timeout,
@@ -151,6 +161,11 @@ def agent_pod_name(session: str) -> str:
 def env_secret_name(session: str) -> str:
     """Return the name of the Secret holding ``session``'s secret environment values."""
     return f"paude-{session}-env"
+
+
+def gateway_name(session: str) -> str:
+    """Return the name of ``session``'s gateway Deployment, Service, Secret and policies."""
+    return f"paude-{session}-gateway"
 
 
 def workspace_claim(session: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from paude.backends.openshift.objects import (
     LABEL_PROXY,
     ROLE_AGENT,
+    ROLE_GATEWAY,
     ROLE_POLICY,
     ROLE_PROXY,
     ClusterSettings,
@@ -27,6 +28,7 @@ from paude.backends.openshift.objects import (
     selector_labels,
 )
 from paude.domains import Allowlist, is_ip_literal, is_ip_range
+from paude.gateway.policy import GATEWAY_PORT
 from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY
 from paude.squid import PROXY_PORT
 
@@ -254,15 +256,15 @@ def build_admin_agent_policy(priority: int = 20) -> dict[str, Any]:
     """Return a cluster-scoped AdminNetworkPolicy that NetworkPolicies cannot widen.
 
     For restricted agent pods in every namespace: deny all ingress; pass
-    (to the namespace's NetworkPolicies) egress to proxy pods on 3128/TCP,
-    and deny every other egress, DNS included. A cluster admin applies it once.
+    (to the namespace's NetworkPolicies) egress to proxy pods on 3128/TCP and
+    to gateway pods on the gateway's port, and deny every other egress, DNS
+    included. A cluster admin applies it once.
     """
-    proxies = {
-        "pods": {
-            "namespaceSelector": {},
-            "podSelector": {"matchLabels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: ROLE_PROXY}},
-        }
-    }
+    def pods(role: str) -> dict[str, Any]:
+        return {"pods": {"namespaceSelector": {},
+                         "podSelector": {"matchLabels": {LABEL_MANAGED_BY: MANAGED_BY,
+                                                         LABEL_ROLE: role}}}}
+
     return {
         "apiVersion": "policy.networking.k8s.io/v1alpha1",
         "kind": "AdminNetworkPolicy",
@@ -275,8 +277,14 @@ def build_admin_agent_policy(priority: int = 20) -> dict[str, Any]:
                 {
                     "name": "pass-proxy",
                     "action": "Pass",
-                    "to": [proxies],
+                    "to": [pods(ROLE_PROXY)],
                     "ports": [{"portNumber": {"protocol": "TCP", "port": PROXY_PORT}}],
+                },
+                {
+                    "name": "pass-gateway",
+                    "action": "Pass",
+                    "to": [pods(ROLE_GATEWAY)],
+                    "ports": [{"portNumber": {"protocol": "TCP", "port": GATEWAY_PORT}}],
                 },
                 {
                     "name": "deny-rest",

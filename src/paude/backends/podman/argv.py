@@ -21,7 +21,7 @@ from paude.facts import (
     PROXY_PORT,
     SQUID_CONF_PATH,
 )
-from paude.gateway.policy import CONFIG_PATH, GATEWAY_HOST, GATEWAY_PORT
+from paude.gateway.policy import CONFIG_PATH, GATEWAY_HOST, build_gateway_args
 from paude.naming import (
     LABEL_BACKEND,
     LABEL_MANAGED_BY,
@@ -222,7 +222,7 @@ def build_gateway_run_argv(
         "--security-opt", "no-new-privileges",
         # No --read-only: podman 4.3 cannot mount a secret into a read-only root.
         "--secret", f"{names.gateway},target={target},uid={GATEWAY_UID},mode=0400",
-        image, CONFIG_PATH, gateway_ip, str(GATEWAY_PORT),
+        image, *build_gateway_args(gateway_ip),
     ]
 
 
