@@ -19,7 +19,7 @@ from paude.sync import local
 from paude.sync.paths import Excludes
 from paude.sync.remote import PushItem, Remote, RemoteItem
 from paude.sync.rounds import Action, Decision, plan_round
-from paude.sync.state import Entry, Index, Kind, LocalStat, Record, save_index
+from paude.sync.state import UNREAD, Entry, Index, Kind, LocalStat, Record, save_index
 
 Progress = Callable[[int, int], None]  # done, total
 LocalSide = dict[str, tuple[Entry, LocalStat] | None]
@@ -61,6 +61,10 @@ class Engine:
             local_side: LocalSide = dict(local.scan(self.root, self.excludes, self.index))
             listing = {p: i for p, i in scanned.result().items()
                        if not self.excludes.is_excluded(p, is_dir=i.entry.kind is Kind.DIR)}
+        for path, item in listing.items():  # the scan reads no file the index lacks
+            mine = local_side.get(path)
+            if mine and mine[0].digest == UNREAD and item.entry.kind is Kind.FILE:
+                local_side[path] = local.read_entry(self.root, path)
         to_pull = [p for p, i in listing.items() if i.entry.kind is Kind.FILE
                    and not self._unchanged_remote(p, i)]
         pulled = self.remote.pull(to_pull, local.staging_dir(self.root))
@@ -133,7 +137,7 @@ class Engine:
             for d in decisions:
                 self._note_conflict(d, remote_side.get(d.path), result)
                 if d.action is Action.PUSH:
-                    pushes.append(PushItem(d.path, self.root / d.path))
+                    pushes.append(PushItem(d.path, self.root))
                 elif d.action is Action.DELETE_REMOTE:
                     deletes.append(d)
                 else:
@@ -194,7 +198,7 @@ class Engine:
         total = len(pushes)
         report = (lambda n: progress(n, total)) if progress else None
         for path, (entry, rstat, st) in self.remote.push(pushes, report).items():
-            self.index.records[path] = Record(entry, local.local_stat(st), rstat)
+            self.index.records[path] = Record(entry, local.local_stat(st) if st else None, rstat)
             result.pushed += 1
 
     def _delete_remote(self, deletes: list[Decision], remote_side: RemoteSide,

@@ -8,15 +8,16 @@ staging directory, so a kill never leaves half a file. No set-uid bits.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from paude.errors import PaudeError
+from paude.errors import ConfigError, PaudeError
 from paude.sync.paths import CONFLICTS_DIR, STAGING_DIR, Excludes, check_path
-from paude.sync.state import Entry, Index, Kind, LocalStat
+from paude.sync.state import UNREAD, Entry, Index, Kind, LocalStat
 
 PERMISSION_BITS = 0o777  # set-uid, set-gid and sticky bits never travel
 _CHUNK = 1 << 20
@@ -36,9 +37,9 @@ def local_stat(st: os.stat_result) -> LocalStat:
     return (st.st_mtime_ns, st.st_size, st.st_mode, st.st_ino)
 
 
-def _hash_file(path: Path) -> str:
+def _hash_file(path: Path | str, dir_fd: int | None = None) -> str:
     h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     with os.fdopen(fd, "rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
@@ -70,32 +71,115 @@ def read_entry(root: Path, path: str, index: Index | None = None) -> tuple[Entry
 
 def walk(root: Path, excludes: Excludes, start: str = "") -> Iterator[str]:
     """Yield every syncable path under ``start`` (never following a symlink)."""
-    stack = [start]
-    while stack:
-        rel = stack.pop()
-        try:
-            with os.scandir(root / rel if rel else root) as it:
-                items = list(it)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-        for item in items:
-            path = f"{rel}/{item.name}" if rel else item.name
-            is_dir = item.is_dir(follow_symlinks=False)
-            if excludes.is_excluded(path, is_dir=is_dir):
-                continue
-            yield path
-            if is_dir:
-                stack.append(path)
+    for path, _st, _fd, _name in _entries(root, excludes, start):
+        yield path
 
 
 def scan(root: Path, excludes: Excludes, index: Index) -> dict[str, tuple[Entry, LocalStat]]:
-    """Return the entry of every syncable local path."""
+    """Return the entry of every syncable local path.
+
+    A file the index does not know is not read: its digest is ``UNREAD``
+    (whatever it holds, it differs from an absent base); the engine reads
+    those the pod also holds. A known file whose stat matches is not read
+    either. One ``lstat`` per path, from the directory walk itself.
+    """
     found = {}
-    for path in walk(root, excludes):
-        got = read_entry(root, path, index)
-        if got:
-            found[path] = got
+    for path, st, fd, name in _entries(root, excludes):
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
+            with contextlib.suppress(OSError):  # gone meanwhile: not synced
+                link = os.readlink(name, dir_fd=fd)
+                found[path] = Entry(Kind.LINK, 0, digest_bytes(link.encode())), local_stat(st)
+        elif stat.S_ISDIR(mode):
+            found[path] = Entry(Kind.DIR, mode & PERMISSION_BITS), local_stat(st)
+        elif stat.S_ISREG(mode):
+            seen = local_stat(st)
+            rec = index.records.get(path)
+            if rec is None:
+                found[path] = Entry(Kind.FILE, mode & PERMISSION_BITS, UNREAD), seen
+            elif rec.local == seen:
+                found[path] = rec.entry, rec.local
+            else:
+                with contextlib.suppress(OSError):  # gone or unreadable: not synced
+                    found[path] = (Entry(Kind.FILE, mode & PERMISSION_BITS,
+                                         _hash_file(name, fd)), seen)
     return found
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _open_dir(root: Path, rel: str) -> int:
+    """Open ``root/rel`` one component at a time, refusing a symlink anywhere below root."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for part in check_path(rel).split("/") if rel else ():
+        try:
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = child
+    return fd
+
+
+def _entries(root: Path, excludes: Excludes, start: str = "",
+             ) -> Iterator[tuple[str, os.stat_result, int, str]]:
+    """Yield (path, lstat, parent directory's fd, name) of every syncable path under ``start``.
+
+    Depth first, parents before children. Each directory is opened relative
+    to its parent's fd with ``O_NOFOLLOW``, so a directory swapped for a
+    symlink during the walk is never entered; the fd is valid while its
+    entries are yielded. Open fds: one per level.
+    """
+    try:
+        fd: int | None = _open_dir(root, start)
+    except (OSError, ConfigError):
+        return
+    stack: list[tuple[int, Iterator[tuple[str, str]]]] = []
+    rel = start
+    try:
+        while fd is not None:
+            subdirs: list[tuple[str, str]] = []
+            stack.append((fd, iter(subdirs)))
+            for path, st, name in _list_dir(fd, rel, excludes):
+                yield path, st, fd, name
+                if stat.S_ISDIR(st.st_mode):
+                    subdirs.append((path, name))
+            fd, rel = _next_dir(stack)
+    finally:
+        for parent, _rest in stack:
+            os.close(parent)
+
+
+def _list_dir(fd: int, rel: str, excludes: Excludes,
+              ) -> Iterator[tuple[str, os.stat_result, str]]:
+    """Yield (path, lstat, name) of the directory ``fd``'s entries that are not excluded."""
+    try:
+        with os.scandir(fd) as it:
+            items = list(it)
+    except OSError:
+        return
+    for item in items:
+        path = f"{rel}/{item.name}" if rel else item.name
+        try:
+            st = item.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not excludes.is_excluded(path, is_dir=stat.S_ISDIR(st.st_mode)):
+            yield path, st, item.name
+
+
+def _next_dir(stack: list[tuple[int, Iterator[tuple[str, str]]]]) -> tuple[int | None, str]:
+    """Open the next directory to list (closing the finished ones); (None, "") when done."""
+    while stack:
+        parent, rest = stack[-1]
+        nxt = next(rest, None)
+        if nxt is None:
+            os.close(stack.pop()[0])
+            continue
+        rel, name = nxt
+        with contextlib.suppress(OSError):  # gone, or swapped for a symlink: skipped
+            return os.open(name, _DIR_FLAGS, dir_fd=parent), rel
+    return None, ""
 
 
 def _check_parents(root: Path, path: str) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import io
 import os
-import shutil
+import stat
 import tarfile
 import tempfile
 import threading
@@ -50,10 +50,15 @@ class RemoteItem:
 
 @dataclass(frozen=True)
 class PushItem:
-    """A local path to send: its kind, and the link target for a symlink."""
+    """A local path to send: its workspace-relative path and the workspace."""
 
     path: str
-    full: Path
+    root: Path
+
+    @property
+    def full(self) -> Path:
+        """The path on this machine."""
+        return self.root / self.path
 
 
 class Channel:
@@ -103,30 +108,79 @@ class Channel:
                 timer.cancel()
 
     @contextlib.contextmanager
-    def request(self, cmd: str, payload: bytes | IO[bytes], size: int | None = None,
-                ) -> Iterator[_Bounded]:
+    def request(self, cmd: str, payload: bytes) -> Iterator[_Bounded]:
         """Send one request; yield its output (read it all); raise on a failed step."""
         pipe = self._open()
         with self._watchdog(TIMEOUT_STEP):
-            n = len(payload) if isinstance(payload, bytes) else size
-            pipe.stdin.write(f"{cmd} {n}\n".encode())
-            if isinstance(payload, bytes):
-                pipe.stdin.write(payload)
-            else:
-                shutil.copyfileobj(payload, pipe.stdin, _CHUNK)
+            pipe.stdin.write(f"{cmd} {len(payload)}\n".encode())
+            pipe.stdin.write(payload)
             pipe.stdin.flush()
-            header = pipe.stdout.readline().split()
-            if len(header) != 3:
-                ended = pipe.poll() is not None
-                raise OSError(f"no reply ({pipe.stderr.read() if ended else b''!r})")
-            rc, out_len, err_len = (int(x) for x in header)
-            out = _Bounded(pipe.stdout, out_len)
-            yield out
-            out.drain()
-            err = pipe.stdout.read(err_len).decode(errors="replace")
+            with self._reply(cmd) as out:
+                yield out
+
+    @contextlib.contextmanager
+    def upload(self, cmd: str) -> Iterator[_Chunked]:
+        """Send one request whose payload is written as it is made (see ``SERVER_SCRIPT``).
+
+        The pod works on each chunk while the next is made here. If making
+        the payload fails, the stream is closed (its framing is lost).
+        """
+        pipe = self._open()
+        with self._watchdog(TIMEOUT_STEP):
+            pipe.stdin.write(f"{cmd} 0\n".encode())
+            chunks = _Chunked(pipe.stdin)
+            try:
+                yield chunks
+            except BaseException:
+                self.close()
+                raise
+            chunks.send()
+            pipe.stdin.write(b"0\n")
+            pipe.stdin.flush()
+            with self._reply(cmd):
+                pass
+
+    @contextlib.contextmanager
+    def _reply(self, cmd: str) -> Iterator[_Bounded]:
+        """Read one reply (inside the watchdog): yield its output, raise on a failed step."""
+        pipe = self._pipe
+        assert pipe is not None
+        header = pipe.stdout.readline().split()
+        if len(header) != 3:
+            ended = pipe.poll() is not None
+            raise OSError(f"no reply ({pipe.stderr.read() if ended else b''!r})")
+        rc, out_len, err_len = (int(x) for x in header)
+        out = _Bounded(pipe.stdout, out_len)
+        yield out
+        out.drain()
+        err = pipe.stdout.read(err_len).decode(errors="replace")
         if rc != 0:
             raise TransportError(f"{cmd} in the pod failed (exit {rc}): {err.strip()[-500:]}",
                                  hint="Check the session with: paude sessions")
+
+
+class _Chunked(io.RawIOBase):
+    """Frame what is written as length-prefixed chunks of about ``_CHUNK`` bytes."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.buf = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self.buf += data
+        if len(self.buf) >= _CHUNK:
+            self.send()
+        return len(data)
+
+    def send(self) -> None:
+        """Send what is buffered as one chunk."""
+        if self.buf:
+            self.out.write(b"%d\n" % len(self.buf))
+            self.out.write(self.buf)
+            self.buf = bytearray()
 
 
 class _Bounded(io.RawIOBase):
@@ -194,23 +248,25 @@ class Remote:
         return got
 
     def push(self, items: list[PushItem], progress: Callable[[int], None] | None = None,
-             ) -> dict[str, tuple[Entry, RemoteStat | None, os.stat_result]]:
-        """Send ``items`` to the pod as one tar; return what was sent, per path."""
+             ) -> dict[str, tuple[Entry, RemoteStat | None, os.stat_result | None]]:
+        """Send ``items`` to the pod as one tar, streamed; return what was sent, per path.
+
+        A file that changed size while it was read is sent as its first
+        stat said (cut, or padded with zeros) and returned without a local
+        stat, so the next round reads it again and sends it whole.
+        """
         if not items:
             return {}
-        sent: dict[str, tuple[Entry, RemoteStat | None, os.stat_result]] = {}
-        with tempfile.TemporaryFile() as spool:
-            with tarfile.open(fileobj=spool, mode="w", format=tarfile.GNU_FORMAT) as tar:
-                for n, item in enumerate(items, 1):
-                    got = _add(tar, item)
-                    if got:
-                        sent[item.path] = got
-                    if progress:
-                        progress(n)
-            size = spool.tell()
-            spool.seek(0)
-            with self.channel.request("push", spool, size):
-                pass
+        sent: dict[str, tuple[Entry, RemoteStat | None, os.stat_result | None]] = {}
+        safe_dirs: set[str] = set()
+        with (self.channel.upload("push") as stream,
+              tarfile.open(fileobj=stream, mode="w|", format=tarfile.GNU_FORMAT) as tar):
+            for n, item in enumerate(items, 1):
+                got = _add(tar, item, safe_dirs)
+                if got:
+                    sent[item.path] = got
+                if progress:
+                    progress(n)
         return sent
 
     def delete(self, files: list[str], dirs: list[str]) -> None:
@@ -250,46 +306,94 @@ def _take(member: tarfile.TarInfo, tar: tarfile.TarFile, wanted: set[str],
         while chunk := src.read(_CHUNK):
             h.update(chunk)
             out.write(chunk)
-    stat = RemoteStat(member.size, float(member.mtime))
-    return RemoteItem(Entry(Kind.FILE, mode, h.hexdigest()), stat, staged=Path(name))
+    rstat = RemoteStat(member.size, float(member.mtime))
+    return RemoteItem(Entry(Kind.FILE, mode, h.hexdigest()), rstat, staged=Path(name))
 
 
-class _Hashing(io.RawIOBase):
-    """Read a file while hashing exactly the bytes sent."""
+class _Exact(io.RawIOBase):
+    """Read exactly ``size`` bytes of a file that may change meanwhile, hashing them.
 
-    def __init__(self, f: IO[bytes]) -> None:
+    A file that shrank is padded with zeros (``changed``); one that grew is cut.
+    """
+
+    def __init__(self, f: IO[bytes], size: int) -> None:
         self.f = f
+        self.left = size
         self.h = hashlib.sha256()
+        self.changed = False
+
+    def readable(self) -> bool:
+        return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self.f.read(size)
+        want = self.left if size < 0 else min(size, self.left)
+        if want <= 0:
+            return b""
+        data = b"" if self.changed else self.f.read(want)
+        if len(data) < want:
+            self.changed = True
+            data += bytes(want - len(data))
+        self.left -= want
         self.h.update(data)
         return data
 
+    def finish(self) -> None:
+        """Note a file that grew past what was sent."""
+        if not self.changed and self.f.read(1):
+            self.changed = True
 
-def _add(tar: tarfile.TarFile, item: PushItem,
-         ) -> tuple[Entry, RemoteStat | None, os.stat_result] | None:
-    """Add one local path to the push tar; None if it vanished meanwhile."""
+
+def _parents_safe(root: Path, path: str, safe_dirs: set[str]) -> bool:
+    """Say whether every parent of ``path`` is a real directory (each checked once per push)."""
+    parts = path.split("/")[:-1]
+    for i in range(len(parts)):
+        rel = "/".join(parts[:i + 1])
+        if rel in safe_dirs:
+            continue
+        try:
+            if not stat.S_ISDIR(os.lstat(root / rel).st_mode):
+                return False
+        except OSError:
+            return False
+        safe_dirs.add(rel)
+    return True
+
+
+def _add(tar: tarfile.TarFile, item: PushItem, safe_dirs: set[str],
+         ) -> tuple[Entry, RemoteStat | None, os.stat_result | None] | None:
+    """Add one local path to the push tar; None if it vanished or cannot be read.
+
+    Nothing is read through a symlinked parent (the walk never enters one;
+    this catches a swap since), nor any file but a regular one.
+    """
+    if not _parents_safe(item.root, item.path, safe_dirs):
+        return None
+    full = item.full
     try:
-        st = os.lstat(item.full)
+        st = os.lstat(full)
         info = tarfile.TarInfo(item.path)
         info.mtime = int(st.st_mtime)  # GNU headers: whole seconds, as the pod then reports
         info.mode = st.st_mode & PERMISSION_BITS
-        if os.path.islink(item.full):
-            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(item.full)
+        if stat.S_ISLNK(st.st_mode):
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
             tar.addfile(info)
             return Entry(Kind.LINK, 0, digest_bytes(info.linkname.encode())), None, st
-        if os.path.isdir(item.full):
+        if stat.S_ISDIR(st.st_mode):
             info.type = tarfile.DIRTYPE
             tar.addfile(info)
             return Entry(Kind.DIR, info.mode), None, st
-        fd = os.open(item.full, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
         info.size = st.st_size
-        reader = _Hashing(f)
+        info.mtime = int(st.st_mtime)
+        info.mode = st.st_mode & PERMISSION_BITS
+        reader = _Exact(f, st.st_size)
         tar.addfile(info, reader)
+        reader.finish()
     entry = Entry(Kind.FILE, info.mode, reader.h.hexdigest())
-    return entry, RemoteStat(st.st_size, float(info.mtime)), st
+    return entry, RemoteStat(st.st_size, float(info.mtime)), None if reader.changed else st

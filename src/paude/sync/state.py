@@ -12,6 +12,8 @@ from typing import Any
 INDEX_VERSION = 1
 # Remote mtimes come from find's %T@ or a tar header: equal within this.
 _MTIME_SLACK = 1e-6
+# The digest of a local file not read yet (never equal to a sha256, never saved).
+UNREAD = "unread"
 
 
 class Kind(StrEnum):
@@ -36,6 +38,8 @@ class Entry:
             return False
         if self.kind is Kind.DIR:
             return True
+        if UNREAD in (self.digest, other.digest):
+            return False
         return self.digest == other.digest and self.mode == other.mode
 
 

@@ -24,8 +24,10 @@ REMOTE_ROOT = DEFAULT_WORKSPACE  # the agent image's workspace
 # scan: payload = start path ("" = whole tree); find prints six NUL-ended
 # fields per path (type, octal mode, size, mtime, ./path, link target),
 # pruning the default-excluded directories ($2...). pull: payload = NUL-ended
-# paths; missing ones are skipped. push: payload = a tar. delf/deld: payload =
-# NUL-ended paths to remove (a directory still holding files stays).
+# paths; missing ones are skipped. push: N is 0 and the payload is a tar sent
+# as it is made, in chunks "M\n" + M bytes, ended by "0\n" (the pod extracts
+# while the rest is still being read here). delf/deld: payload = NUL-ended
+# paths to remove (a directory still holding files stays).
 SERVER_SCRIPT = r"""cd -- "$1" || exit 3
 t="$1/.paude/tmp"; mkdir -p "$t" || exit 3
 o="$t/out.$$"; e="$t/err.$$"; l="$t/list.$$"
@@ -41,7 +43,8 @@ echo paude-sync-ready
 while read -r cmd n; do
   rc=0
   case $cmd in
-  push) head -c "$n" | { tar -x -f - -p --no-same-owner --no-overwrite-dir >"$o" 2>"$e"
+  push) { while read -r m && [ "$m" -gt 0 ]; do head -c "$m"; done; } |
+        { tar -x -f - -p --no-same-owner --no-overwrite-dir >"$o" 2>"$e"
         echo $? >"$l"; cat >/dev/null; }
         rc=$(cat "$l") ;;
   *) head -c "$n" >"$l"
