@@ -46,6 +46,10 @@ class SessionNotFoundError(PaudeError):
     """The named session does not exist."""
 
 
+class SessionNotRunningError(PaudeError):
+    """The named session exists but does not run (stopped, pending or failed)."""
+
+
 class ClusterError(PaudeError):
     """The Kubernetes API refused or failed a request."""
 

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from paude.auth import ModelAuth
 from paude.domains import Allowlist
-from paude.errors import PaudeError, SessionNotFoundError
+from paude.errors import SessionNotFoundError, SessionNotRunningError
 from paude.naming import NetworkMode
 from paude.plan import Plan
 from paude.proxylog import BlockedDomain
@@ -147,14 +147,14 @@ def require_session(session: Session | None, name: str, *, running: bool = False
 
     Raises:
         SessionNotFoundError: nothing of that session exists.
-        PaudeError: ``running`` and the session does not run.
+        SessionNotRunningError: ``running`` and the session does not run.
     """
     if session is None:
         raise session_not_found(name)
     if running and session.status not in (SessionStatus.RUNNING, SessionStatus.DEGRADED):
         detail = f": {session.detail}" if session.detail else ""
-        raise PaudeError(f"session {name} is {session.status.value}{detail}",
-                         hint="Run paude in its workspace to start it again.")
+        raise SessionNotRunningError(f"session {name} is {session.status.value}{detail}",
+                                     hint="Run paude in its workspace to start it again.")
     return session
 
 
@@ -180,11 +180,17 @@ class Backend(Protocol):
         ...
 
     def attach_session(self, name: str) -> int:
-        """REQUIRED. Attach the terminal to the session's tmux; return its exit code."""
+        """REQUIRED. Attach the terminal to the session's tmux; return its exit code.
+
+        Written once, in ``backends.entry.SessionEntry``: backends supply the argv.
+        """
         ...
 
     def exec_in_session(self, name: str, argv: Sequence[str]) -> int:
-        """REQUIRED. Run ``argv`` in the agent container, passing stdio and exit code."""
+        """REQUIRED. Run ``argv`` in the agent container, passing stdio and exit code.
+
+        Written once, in ``backends.entry.SessionEntry``: backends supply the argv.
+        """
         ...
 
     def stop_session(self, name: str) -> None:

@@ -17,9 +17,9 @@ from paude.backends.base import (
     Reporter,
     Session,
     SessionSpec,
-    require_session,
     session_not_found,
 )
+from paude.backends.entry import SessionEntry
 from paude.backends.openshift import sync
 from paude.backends.openshift.credentials import build_env_secret
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
@@ -95,7 +95,7 @@ _PROXY_KINDS = (
 )
 
 
-class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorkspace.remove_workspace
+class OpenShiftBackend(SessionEntry):
     """Run sessions on OpenShift or Kubernetes (see docs/openshift.md)."""
 
     name = "openshift"
@@ -251,19 +251,17 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
             )
         return pod
 
-    def attach_session(self, name: str) -> int:
-        """Hand the terminal to the session's tmux through ``oc``/``kubectl exec -it``."""
-        session = self._require(name, running=True)
+    def _prepare_attach(self, session: Session) -> None:
+        """The workspace sync runs while anyone is attached: start it if it stopped."""
         if self.config.sync.enabled:
-            sync.ensure_sync(self._sync_spec(name, session.workspace))
-        self.runner.exec_replace(build_attach_argv(self._cli(), **self._target(name)))
-        return 0  # only reached with a recording runner
+            sync.ensure_sync(self._sync_spec(session.name, session.workspace))
 
-    def exec_in_session(self, name: str, argv: Sequence[str]) -> int:
-        """Run ``argv`` in the agent container; stdout, stderr and the exit code pass through."""
-        self._require(name, running=True)
-        full = build_exec_argv(self._cli(), **self._target(name), command=list(argv))
-        return self.runner.stream(full, timeout=None)
+    def _attach_argv(self, session: Session) -> list[str]:
+        return build_attach_argv(self._cli(), **self._target(session.name))
+
+    def _exec_argv(self, session: Session, command: Sequence[str], *, tty: bool) -> list[str]:
+        """``oc exec`` without a TTY (``tty`` is not used): stdout and stderr stay apart."""
+        return build_exec_argv(self._cli(), **self._target(session.name), command=list(command))
 
     def stop_session(self, name: str) -> None:
         """Delete the session's objects (not its workspace PVC); drop an unused proxy."""
@@ -314,7 +312,7 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
 
     def sync_workspace(self, name: str, direction: str = "both") -> None:
         """Sync both ways until both sides agree (``direction="force"``: local overwrites)."""
-        session = self._require(name, running=True)
+        session = self._require_running(name)
         if not self.config.sync.enabled:
             raise SyncOffError("workspace sync is off (sync.enabled is false in paude.json)")
         spec = self._sync_spec(name, session.workspace)
@@ -364,9 +362,6 @@ class OpenShiftBackend:  # noqa: PLR0904 - the 9 Backend methods and KeepsWorksp
             )
             for s in sets
         ]
-
-    def _require(self, name: str, *, running: bool = False) -> Session:
-        return require_session(self.find_session(name), name, running=running)
 
     def _cli(self) -> str:
         return self._kube_cli or pick_kube_cli()

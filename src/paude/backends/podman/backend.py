@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from paude.backends.base import (
     SessionStatus,
     require_session,
 )
+from paude.backends.entry import SessionEntry
 from paude.backends.podman import argv as pa
 from paude.backends.podman.classify import ClassifyingRunner
 from paude.backends.podman.execute import PlanExecutor
@@ -37,7 +37,7 @@ from paude.backends.podman.removal import run_remove_session
 from paude.backends.podman.state import claude_json_path, squid_conf_path
 from paude.config.models import PaudeConfig
 from paude.container.image import build_image_tag
-from paude.errors import CommandFailedError, PaudeError
+from paude.errors import CommandFailedError, PaudeError, SessionNotRunningError
 from paude.images.preflight import run_preflight
 from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, NetworkMode
 from paude.plan import Argv, File, Plan
@@ -48,7 +48,7 @@ _PLAN_ATTEMPTS = 3
 CGROUP_V2_MARKER = "/sys/fs/cgroup/cgroup.controllers"
 
 
-class PodmanBackend:
+class PodmanBackend(SessionEntry):
     """Sessions as podman containers on a per-session internal network."""
 
     name = "podman"
@@ -185,34 +185,26 @@ class PodmanBackend:
                                  container], timeout=TIMEOUT_INSPECT)
         require_ours(json.loads(found.stdout or "null"), session, what=f"container {container}")
 
-    def attach_session(self, name: str) -> int:
-        """Hand the terminal to the session's tmux (replaces this process).
-
-        A degraded session (its proxy stopped) gets its proxy back first.
-        """
-        session = self._require_running(name)
-        if session.status is SessionStatus.DEGRADED:
-            self.runner.run(["podman", "start", pa.Names(name).proxy], timeout=TIMEOUT_CREATE)
-            self.reporter.info(f"Restarted the proxy of session {name}")
-        self.runner.exec_replace(pa.build_attach_argv(pa.Names(name)))
-        return 0  # only reached with a recording runner
-
-    def exec_in_session(self, name: str, argv: Sequence[str]) -> int:
-        """Run ``argv`` in the agent; stdio and the exit code pass through."""
-        session = self._require_running(name)
-        tty = sys.stdin.isatty() and sys.stdout.isatty()
-        full = pa.build_exec_argv(pa.Names(name), list(argv),
-                                  workdir=session.workspace or "/", tty=tty)
-        return self.runner.stream(full, timeout=None)
-
-    def _require_running(self, name: str) -> Session:
-        session = require_session(self.find_session(name), name)
+    def _refuse_entry(self, session: Session) -> None:
         if session.status is SessionStatus.ERROR:
             # e.g. `podman rmi -f` of its image, which removes the container too
-            raise PaudeError(f"session {name} has no agent container (removed outside paude)",
-                             hint="Run paude in its workspace to recreate it, "
-                                  f"or: paude stop {name}")
-        return require_session(session, name, running=True)
+            raise SessionNotRunningError(
+                f"session {session.name} has no agent container (removed outside paude)",
+                hint=f"Run paude in its workspace to recreate it, or: paude stop {session.name}")
+
+    def _prepare_attach(self, session: Session) -> None:
+        """A degraded session (its proxy stopped) gets its proxy back first."""
+        if session.status is SessionStatus.DEGRADED:
+            self.runner.run(["podman", "start", pa.Names(session.name).proxy],
+                            timeout=TIMEOUT_CREATE)
+            self.reporter.info(f"Restarted the proxy of session {session.name}")
+
+    def _attach_argv(self, session: Session) -> list[str]:
+        return pa.build_attach_argv(pa.Names(session.name))
+
+    def _exec_argv(self, session: Session, command: Sequence[str], *, tty: bool) -> list[str]:
+        return pa.build_exec_argv(pa.Names(session.name), list(command),
+                                  workdir=session.workspace or "/", tty=tty)
 
     def stop_session(self, name: str) -> None:
         """Remove the session's containers and networks (the workspace stays on the host)."""
