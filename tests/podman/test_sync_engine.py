@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from sync_pod import SyncPod, children, start_pod, wait_for
 
-from paude.sync import BuiltinSync
+from paude.sync import BuiltinSync, local
+from paude.sync.state import UNREAD, load_index
 
 
 @pytest.fixture
@@ -212,3 +213,51 @@ def test_killed_exec_streams_and_sync_process_lose_nothing(pod: SyncPod,
     remote = pod.sh('cd burst && for f in *; do printf "%s=" "$f"; cat "$f"; done')
     got = dict(line.split("=", 1) for line in remote.strip().split("\n"))
     assert {k: v + "\n" for k, v in got.items()} == expected
+
+
+def test_initial_sync_records_what_a_full_read_sees_and_the_next_round_sends_nothing(
+        pod: SyncPod, sync: BuiltinSync) -> None:
+    """The initial push reads each new file once, while sending it; the index is still exact."""
+    ws = pod.workspace
+    (ws / "src" / "deep").mkdir(parents=True)
+    (ws / "src" / "deep" / "a.py").write_text("a\n")
+    (ws / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(ws / "run.sh", 0o750)
+    (ws / "suid").write_text("#!/bin/sh\n")
+    os.chmod(ws / "suid", 0o4755)
+    (ws / "out").symlink_to(pod.outside)
+    (pod.outside / "secret").write_text("never sent")
+    (ws / "node_modules" / "m").mkdir(parents=True)
+    (ws / "node_modules" / "m" / "i.js").write_text("x")
+    (ws / "build").mkdir()
+    (ws / "build" / "o").write_text("x")
+    (ws / "same.txt").write_text("same")
+    (ws / "differs.txt").write_text("local")
+    pod.write("same.txt", "same")  # already in the pod: compared by content, agreed
+    pod.write("differs.txt", "pod")  # a conflict: local wins, the pod's kept
+    pod.sh("chmod 644 same.txt && touch -d @1000000000 same.txt")
+    os.chmod(ws / "same.txt", 0o644)
+
+    result = sync.sync_now()
+    tree = pod.sh("find . -path ./.paude -prune -o -printf '%y %m %p %l\\n'")
+    assert sorted(tree.splitlines()) == [  # no set-uid bit, the link as a link, no excludes
+        "d 755 . ", "d 755 ./src ", "d 755 ./src/deep ",
+        "f 644 ./differs.txt ", "f 644 ./same.txt ", "f 644 ./src/deep/a.py ",
+        "f 750 ./run.sh ", "f 755 ./suid ", f"l 777 ./out {pod.outside}",
+    ]
+    assert pod.read("differs.txt") == "local"
+    assert len(result.conflicts) == 1 and "differs.txt" in result.conflicts[0]
+    assert pod.sh("stat -c %Y same.txt") == "1000000000\n"  # agreed, not sent again
+
+    # Every record is what reading the file afresh gives (the incremental path's reader).
+    index = load_index(sync.files.index)
+    for path in ("src", "src/deep", "src/deep/a.py", "run.sh", "suid", "out", "same.txt",
+                 "differs.txt"):
+        fresh = local.read_entry(ws, path)
+        assert fresh is not None and index.records[path].entry == fresh[0], path
+        assert index.records[path].entry.digest != UNREAD
+    assert not [p for p in index.records if p.startswith(("node_modules", "build", ".paude"))]
+    inode = pod.sh("stat -c %i src/deep/a.py")
+    again = sync.sync_now()
+    assert again.changed == 0 and not again.conflicts
+    assert pod.sh("stat -c %i src/deep/a.py") == inode

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import pytest
 
 from paude.sync import local
 from paude.sync.paths import Excludes
-from paude.sync.state import Index, Kind
+from paude.sync.remote import _Exact
+from paude.sync.state import UNREAD, Index, Kind
 
 
 def _staged(root: Path, data: bytes) -> Path:
@@ -80,3 +83,31 @@ def test_remove_keeps_a_directory_that_still_holds_files(tmp_path: Path) -> None
     (root / "d" / "new").write_text("n")
     assert local.remove(root, "d") is False
     assert (root / "d" / "new").exists()
+
+
+def test_scan_reads_no_new_file_and_never_enters_a_symlinked_directory(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "new").write_text("n")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_text("s")
+    (root / "link").symlink_to(tmp_path / "outside")
+    found = local.scan(root, Excludes(), Index())
+    assert found["d/new"][0].digest == UNREAD  # unknown to the index: not read
+    assert not found["d/new"][0].same(found["d/new"][0])  # unread never agrees
+    assert sorted(found) == ["d", "d/new", "link"]
+    assert list(local.walk(root, Excludes(), "link")) == []  # a start through a link: nothing
+
+
+def test_a_file_that_changes_while_pushed_is_sent_as_first_seen_and_flagged() -> None:
+    shrunk = _Exact(io.BytesIO(b"abc"), 5)
+    assert shrunk.read() == b"abc\0\0" and shrunk.changed
+    grown = _Exact(io.BytesIO(b"abcdef"), 3)
+    assert grown.read(2) + grown.read(2) == b"abc"
+    grown.finish()
+    assert grown.changed
+    same = _Exact(io.BytesIO(b"abc"), 3)
+    assert same.read() == b"abc"
+    same.finish()
+    assert not same.changed
+    assert same.h.hexdigest() == hashlib.sha256(b"abc").hexdigest()

@@ -7,7 +7,8 @@ reaches the local file system.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pathspec
@@ -69,15 +70,23 @@ class Excludes:
     patterns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_spec", _compile(self.patterns))
+        spec = _compile(self.patterns)
+
+        # A round asks about each path twice (the local walk, the pod's
+        # listing) and the next round again: remember the answers.
+        @functools.lru_cache(maxsize=1 << 17)
+        def match(path: str, is_dir: bool) -> bool:
+            parts = path.split("/")
+            if any(p in DEFAULT_EXCLUDED_DIRS for p in (parts if is_dir else parts[:-1])):
+                return True
+            return spec.match_file(path + "/" if is_dir else path)
+
+        object.__setattr__(self, "_match", match)
 
     def is_excluded(self, path: str, *, is_dir: bool = False) -> bool:
         """Say whether ``path`` (or one of its parent directories) is excluded."""
-        parts = path.split("/")
-        if any(p in DEFAULT_EXCLUDED_DIRS for p in (parts if is_dir else parts[:-1])):
-            return True
-        spec: pathspec.GitIgnoreSpec = object.__getattribute__(self, "_spec")
-        return spec.match_file(path + "/" if is_dir else path)
+        match: Callable[[str, bool], bool] = object.__getattribute__(self, "_match")
+        return match(path, is_dir)
 
     def filter(self, paths: Iterable[str]) -> list[str]:
         """Return the paths of ``paths`` that are not excluded."""

@@ -56,9 +56,9 @@ class PushItem:
     root: Path
 
     @property
-    def full(self) -> Path:
+    def full(self) -> str:
         """The path on this machine."""
-        return self.root / self.path
+        return f"{self.root}/{self.path}"
 
 
 class Channel:
@@ -351,7 +351,7 @@ def _parents_safe(root: Path, path: str, safe_dirs: set[str]) -> bool:
         if rel in safe_dirs:
             continue
         try:
-            if not stat.S_ISDIR(os.lstat(root / rel).st_mode):
+            if not stat.S_ISDIR(os.lstat(f"{root}/{rel}").st_mode):
                 return False
         except OSError:
             return False
