@@ -72,7 +72,24 @@ class Manifest:
     description: str = ""
 
 
-Step = Argv | Build | File | Manifest
+@dataclass(frozen=True)
+class SecretManifest:
+    """A Kubernetes Secret to apply; its values are never rendered, logged or exported.
+
+    With ``keep_existing`` the executor applies it only when no Secret of
+    that name holds every key of its ``data`` (a credential others already
+    use: the proxy's password is made once and kept).
+    """
+
+    obj: dict[str, Any] = field(repr=False)  # its data holds the values
+    description: str
+    keep_existing: bool = False
+
+
+Step = Argv | Build | File | Manifest | SecretManifest
+
+# What a Secret's values are rendered as.
+REDACTED = "<redacted>"
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ class Plan:
 def render_plan(plan: Plan, *, manifests_as_yaml: bool = True) -> str:
     """Return a human- and diff-friendly text rendering of ``plan``."""
     parts = [render_step(step) for step in plan.steps
-             if manifests_as_yaml or not isinstance(step, Manifest)]
+             if manifests_as_yaml or not isinstance(step, Manifest | SecretManifest)]
     return "\n".join(parts)
 
 
@@ -102,7 +119,18 @@ def render_step(step: Step) -> str:
         text = step.shown if step.shown is not None else step.content
         body = text if text.endswith("\n") else text + "\n"
         return f"# {step.description}: {step.path}\n{_indent(body)}"
+    if isinstance(step, SecretManifest):
+        return f"---\n# {step.description}\n" + render_yaml([redact_secret(step.obj)])
     return "---\n" + render_yaml([step.obj])
+
+
+def redact_secret(obj: dict[str, Any]) -> dict[str, Any]:
+    """Return the Secret ``obj`` with each value of ``data``/``stringData`` replaced (keys kept)."""
+    out = dict(obj)
+    for key in ("data", "stringData"):
+        if key in obj:
+            out[key] = dict.fromkeys(obj[key], REDACTED)
+    return out
 
 
 def log_step(step: Step) -> None:

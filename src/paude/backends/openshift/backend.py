@@ -21,9 +21,8 @@ from paude.backends.base import (
 )
 from paude.backends.entry import SessionEntry
 from paude.backends.openshift import sync
-from paude.backends.openshift.credentials import build_env_secret
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
-from paude.backends.openshift.gateway import build_gateway_secret, has_gateway
+from paude.backends.openshift.gateway import has_gateway
 from paude.backends.openshift.imageregistry import resolve_target
 from paude.backends.openshift.images import (
     SessionImages,
@@ -33,8 +32,6 @@ from paude.backends.openshift.images import (
     publish_session_images,
 )
 from paude.backends.openshift.manifests import (
-    build_session_plan,
-    secret_env_keys,
     service_address,
     with_addresses,
 )
@@ -50,25 +47,23 @@ from paude.backends.openshift.objects import (
     agent_pod_name,
     cluster_settings,
     gateway_name,
-    proxy_auth_name,
     proxy_id,
     proxy_name,
     selector_labels,
     workspace_claim,
 )
-from paude.backends.openshift.proxy import build_proxy_auth_secret, parse_proxy_password
 from paude.backends.openshift.resume import resume_if_stopped
 from paude.backends.openshift.staleness import stale_credentials
+from paude.backends.openshift.startplan import build_start_plan
 from paude.backends.openshift.status import build_session, build_stopped_session
 from paude.config.models import PaudeConfig
-from paude.domains import Allowlist
 from paude.errors import (
     ImagePullError,
     NetworkPolicyError,
     SyncOffError,
 )
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY, validate_session_name
-from paude.plan import Manifest, Plan, log_step
+from paude.plan import Manifest, Plan, SecretManifest, log_step
 from paude.runner import TIMEOUT_CREATE, Runner
 from paude.sync import SyncSpec
 
@@ -144,7 +139,9 @@ class OpenShiftBackend(SessionEntry):
         validate_session_name(spec.name)
         firewall = not spec.allow_network and self._api.has_kind("k8s.ovn.org/v1", "EgressFirewall")
         settings = self._settings(egress_firewall=firewall, scc=self._api.has_kind(SCC_API))
-        return build_session_plan(spec, apply_images(settings, self._images(spec, push=push)))
+        settings = apply_images(settings, self._images(spec, push=push))
+        # Used only if the proxy has no credential yet (never shown: see SecretManifest).
+        return build_start_plan(spec, settings, proxy_password=secrets.token_urlsafe(32))
 
     def _images(self, spec: SessionSpec, *, push: bool) -> SessionImages | None:
         """The session's pinned images, built and pushed first when ``push`` (None: no registry)."""
@@ -171,17 +168,10 @@ class OpenShiftBackend(SessionEntry):
             replace(spec.credentials, gcloud_dir=None)
         for warning in stale_credentials(self._api, creds):
             self.reporter.warn(warning)
-        keys = secret_env_keys(spec)
         # The CLI shows a status around this call: report progress as lines only.
         self.reporter.info(f"Applying {len(plan.steps)} objects of session {spec.name}")
         claim = workspace_claim(spec.name)
         had_workspace = self._api.get("v1", "PersistentVolumeClaim", claim) is not None
-        if keys:
-            self._api.apply(build_env_secret(spec, keys, self._settings()))
-        if not spec.allow_network:
-            self._ensure_proxy_auth(spec.allowed_domains)
-        if has_gateway(spec):  # outside the plan: it holds the credential
-            self._api.apply(build_gateway_secret(spec, self._settings()))
         applied = self._apply_plan(plan)
         if had_workspace:
             resume_if_stopped(self._api, self.runner, self.reporter, session=spec.name,
@@ -202,32 +192,34 @@ class OpenShiftBackend(SessionEntry):
         # Built from what apply and the waits returned: no further request.
         return build_session(applied[-1], pod, proxy_ready=True)
 
-    def _ensure_proxy_auth(self, domains: Allowlist) -> None:
-        """Create the proxy's credential Secret unless it exists (its agents already use it).
-
-        Outside the plan: its password must never reach ``--dry-run`` or
-        ``paude manifests`` output.
-        """
-        existing = self._api.get("v1", "Secret", proxy_auth_name(domains))
-        if parse_proxy_password(existing) is None:
-            password = secrets.token_urlsafe(32)
-            self._api.apply(build_proxy_auth_secret(domains, self._settings(), password))
-
     def _apply_plan(self, plan: Plan) -> list[dict[str, Any]]:
         """Apply the plan's objects in order; the Services' ClusterIPs go into the agent.
 
         The plan applies the proxy's and gateway's Services before the
         StatefulSet, so their addresses (assigned by the API server) are
-        known when the agent's is applied.
+        known when the agent's is applied. A Secret to keep is applied only
+        where none with its keys exists. Returns the objects applied but the Secrets.
         """
         applied: list[dict[str, Any]] = []
         addresses: dict[str, str] = {}
         for step in plan.steps:
-            if isinstance(step, Manifest):
+            if isinstance(step, SecretManifest):
+                log_step(step)
+                self._apply_secret(step)
+            elif isinstance(step, Manifest):
                 log_step(step)
                 applied.append(self._api.apply(with_addresses(step.obj, addresses)))
                 addresses |= service_address(applied[-1])
         return applied
+
+    def _apply_secret(self, step: SecretManifest) -> None:
+        if step.keep_existing:
+            meta = step.obj["metadata"]
+            existing = self._api.get("v1", "Secret", meta["name"])
+            held = (existing or {}).get("data") or {}
+            if all(held.get(key) for key in step.obj.get("data", {})):
+                return  # its users already hold these values
+        self._api.apply(step.obj)
 
     def _wait_ready(self, spec: SessionSpec) -> dict[str, Any]:
         """Wait for the agent pod, then (restricted) for its proxy: the agent needs it at once."""

@@ -72,7 +72,7 @@ def build_env_secret(
 ) -> dict[str, Any]:
     """Return the session's Secret holding the values of the secret env ``keys``.
 
-    It is the one session object outside the plan: its values are never
+    A ``SecretManifest`` step of the start plan: its values are never
     printed or exported; the StatefulSet only references its keys.
     """
     data = {k: base64.b64encode(spec.env[k].encode()).decode() for k in keys}

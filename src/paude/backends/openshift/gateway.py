@@ -86,7 +86,8 @@ def _agent_selector(session: str) -> dict[str, str]:
 def build_gateway_secret(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
     """Return the session's gateway Secret (values included: never exported or printed).
 
-    Made outside the plan, like the session's env Secret: the plan's
+    A ``SecretManifest`` step of the start plan (``startplan.py``), like the
+    session's env Secret: its values are never printed; the plan's
     Deployment only references it by name.
     """
     config = render_gateway_config(spec).encode()

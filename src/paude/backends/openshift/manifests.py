@@ -348,3 +348,4 @@ def build_session_plan(spec: SessionSpec, settings: ClusterSettings) -> Plan:
         for obj in build_session_objects(spec, settings)
     ]
     return Plan(tuple(steps))
+
