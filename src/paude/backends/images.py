@@ -33,6 +33,11 @@ def proxy_image_spec(config: PaudeConfig) -> ImageSpec:
     return ImageSpec(kind="proxy", base_image=DEFAULT_BASE_IMAGE)
 
 
+def has_gateway(spec: SessionSpec) -> bool:
+    """Answer whether ``spec``'s session gets a model gateway (restricted, with a credential)."""
+    return not spec.allow_network and spec.model_auth is not None
+
+
 def gateway_image_spec(spec: SessionSpec) -> ImageSpec:
     """Return the model gateway's image: paude's own base, trusting the extra CAs.
 

@@ -26,6 +26,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from paude.backends.base import SessionSpec
+from paude.backends.images import has_gateway as has_gateway  # re-exported: one definition
 from paude.backends.openshift.objects import (
     GATEWAY_ADDRESS_PENDING,
     ROLE_AGENT,
@@ -62,11 +63,6 @@ _CONFIG_FILE = PurePosixPath(CONFIG_PATH).name
 _LISTEN = "0.0.0.0"
 _RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"},
               "limits": {"cpu": "500m", "memory": "256Mi"}}  # fmt: skip
-
-
-def has_gateway(spec: SessionSpec) -> bool:
-    """Answer whether ``spec``'s session gets a gateway (restricted, with a model credential)."""
-    return not spec.allow_network and spec.model_auth is not None
 
 
 def render_gateway_config(spec: SessionSpec) -> str:

@@ -13,8 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from paude.backends.base import Reporter, SessionSpec
-from paude.backends.images import agent_image_spec, gateway_image_spec, proxy_image_spec
-from paude.backends.openshift.gateway import has_gateway
+from paude.backends.images import (
+    agent_image_spec,
+    gateway_image_spec,
+    has_gateway,
+    proxy_image_spec,
+)
 from paude.backends.openshift.objects import ClusterSettings
 from paude.config.models import PaudeConfig
 from paude.container.image import ImageSpec, build_image_tag

@@ -17,6 +17,7 @@ from paude.backends.base import (
     require_session,
 )
 from paude.backends.entry import SessionEntry
+from paude.backends.images import has_gateway
 from paude.backends.podman import argv as pa
 from paude.backends.podman.classify import ClassifyingRunner
 from paude.backends.podman.execute import PlanExecutor
@@ -102,7 +103,7 @@ class PodmanBackend(SessionEntry):
             proxy_image=None if spec.allow_network else proxy_image_spec(self.config),
             squid_conf_path=str(squid_conf_path(spec.name)),
             claude_json_path=str(claude_json_path(spec.name)),
-            gateway_image=gateway_image_spec(spec) if _has_gateway(spec) else None,
+            gateway_image=gateway_image_spec(spec) if has_gateway(spec) else None,
             user_args=tuple(user_args(os.geteuid(), owner.st_uid)),
             workspace_owner=(owner.st_uid, owner.st_gid),
             created_at=_now(),
@@ -221,10 +222,6 @@ class PodmanBackend(SessionEntry):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _has_gateway(spec: SessionSpec) -> bool:
-    return not spec.allow_network and spec.model_auth is not None
 
 
 def _starts_gateway(plan: Plan) -> bool:
