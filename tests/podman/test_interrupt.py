@@ -151,9 +151,6 @@ def test_kill_9_during_a_start_then_paude_again_gives_one_healthy_session(
     assert_stops_clean(cli, name)
 
 
-# Rootful only for now: rootless, the orphaned ``podman run`` never lands its
-# container (found in the last full run, not yet understood; see the closing note).
-@pytest.mark.parametrize("paude_cli", ["rootful"], indirect=True)
 def test_kill_9_of_paude_alone_while_its_podman_run_goes_on(cli: PaudeCLI) -> None:
     """paude dies, its ``podman run`` of the agent carries on and lands while
     the next ``paude`` is about to create the same container: the next one

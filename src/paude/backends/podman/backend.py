@@ -49,6 +49,17 @@ _PLAN_ATTEMPTS = 3
 CGROUP_V2_MARKER = "/sys/fs/cgroup/cgroup.controllers"
 
 
+def limits_apply() -> bool:
+    """Answer whether podman can set resource limits here (rootful, or cgroup v2).
+
+    Where it cannot, the plan passes no limit flags: podman would ignore them
+    and print a warning first, and a ``podman run`` left running by a killed
+    paude dies of SIGPIPE writing that warning to the dead paude's pipe,
+    before it creates its container.
+    """
+    return os.geteuid() == 0 or Path(CGROUP_V2_MARKER).exists()
+
+
 class PodmanBackend(SessionEntry):
     """Sessions as podman containers on a per-session internal network."""
 
@@ -107,8 +118,8 @@ class PodmanBackend(SessionEntry):
             user_args=tuple(user_args(os.geteuid(), owner.st_uid)),
             workspace_owner=(owner.st_uid, owner.st_gid),
             created_at=_now(),
-            resources=self.config.backend.resources,
-            proxy_resources=self.config.backend.proxy_resources,
+            resources=self.config.backend.resources if limits_apply() else None,
+            proxy_resources=self.config.backend.proxy_resources if limits_apply() else None,
             timeouts=self.config.backend.timeout,
         ))
 
@@ -120,7 +131,7 @@ class PodmanBackend(SessionEntry):
         if limits.extended:
             self.reporter.warn(f"the podman backend ignores {', '.join(limits.extended)}:"
                                " extended resources such as GPUs apply on OpenShift only")
-        if os.geteuid() != 0 and not Path(CGROUP_V2_MARKER).exists():
+        if not limits_apply():
             self.reporter.warn(
                 "resource limits are ignored: rootless podman cannot set them on a cgroup v1"
                 " host (run rootful, or boot with cgroup v2)")
