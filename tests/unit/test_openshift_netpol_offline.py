@@ -121,3 +121,26 @@ def test_admin_policy_keeps_the_agent_closed_despite_allow_all_ingress(tmp_path:
     assert in_cluster == set()
     assert set(peers(conns, dst=proxy_of(conns))) == {AGENT}
     assert peers(conns, src=AGENT) == {proxy_of(conns): "TCP 3128"}
+
+
+def gateway_session_objects(name: str) -> list[dict[str, Any]]:
+    from paude.auth import build_agent_model_env, find_model_auth
+
+    env = {"ANTHROPIC_API_KEY": f"sk-{name}"}
+    auth = find_model_auth(env, None, "-")
+    spec = SessionSpec(name, Path(f"/w/{name}"), (".googleapis.com",), model_auth=auth,
+                       model_env=build_agent_model_env(auth, env))
+    objs = build_session_objects(spec, ClusterSettings(namespace=NS, image="i:1"))
+    return [o for o in objs if o["kind"] in ("NetworkPolicy", "StatefulSet", "Deployment")]
+
+
+def test_only_its_own_sessions_agent_reaches_a_gateway(tmp_path: Path) -> None:
+    # Two sessions with gateways sharing one proxy (the same allowlist).
+    objs = gateway_session_objects("demo") + gateway_session_objects("bob")
+    unique = list({(o["kind"], o["metadata"]["name"]): o for o in objs}.values())
+    conns = connections(tmp_path, unique + STAND_INS)
+    gateway, bob = f"{NS}/paude-demo-gateway", f"{NS}/paude-bob"
+    assert peers(conns, dst=gateway) == {AGENT: "TCP 8080"}  # not bob's agent, not others
+    assert peers(conns, src=AGENT) == {proxy_of(conns): "TCP 3128", gateway: "TCP 8080"}
+    assert peers(conns, src=bob) == {proxy_of(conns): "TCP 3128",
+                                     f"{NS}/paude-bob-gateway": "TCP 8080"}
