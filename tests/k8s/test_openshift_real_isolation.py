@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -30,6 +31,8 @@ import yaml
 from test_openshift_real_node import SESSION_KINDS, run_paude, server_pod
 
 from conftest import _restricted_namespace
+from paude.backends.openshift.objects import PROXY_USER
+from paude.facts import PROXY_PORT
 
 if TYPE_CHECKING:
     from conftest import Cluster, RealImages, RealNode
@@ -41,8 +44,6 @@ UDP_LISTENER = (
     "require('dgram').createSocket('udp4')"
     f".on('message', (m) => console.log('got ' + m)).bind({UDP_PORT})"
 )
-PAUDE_LABELS = ("app.kubernetes.io/managed-by", "paude.io/role", "paude.io/proxy",
-                "paude.io/session", "paude.io/network")  # fmt: skip
 
 
 def probe_pod(image: str, namespace: str, name: str, labels: dict[str, str],
@@ -89,10 +90,11 @@ class Session:
         return self.cluster.run("exec", "-n", namespace or self.ns, pod, "--", "bash", "-c",
                                 script, check=False)  # fmt: skip
 
-    def agent_labels(self, name: str) -> dict[str, str]:
-        sts = self.cluster.get("statefulset", f"paude-{name}", self.ns)
-        assert sts is not None
-        return dict(sts["spec"]["template"]["metadata"]["labels"])
+    def agent_pod_labels(self, pod: str) -> dict[str, str]:
+        """Every label of the running agent pod (its template's and the controller's)."""
+        found = self.cluster.get("pod", pod, self.ns)
+        assert found is not None
+        return dict(found["metadata"]["labels"])
 
     def proxy(self) -> tuple[str, str]:
         """The proxy Service's ClusterIP and the proxy's password (read as the user can)."""
@@ -137,8 +139,19 @@ def other_namespace(cluster: Cluster, real_node: RealNode) -> Iterator[str]:
         yield name
 
 
-def curl_code(proxy: str, url: str) -> str:
-    return f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 -x {proxy} {url}"
+def curl_code(proxy: str, url: str, code: str = "http_code") -> str:
+    return f"curl -s -o /dev/null -w '%{{{code}}}' --max-time 20 -x {proxy} {url}"
+
+
+def proxy_codes(pod: str, session: Session, address: str, password: str | None,
+                namespace: str | None = None) -> tuple[Any, Any]:  # fmt: skip
+    """Try the proxy from ``pod``: plain HTTP's status and CONNECT's (with ``password`` or none)."""
+    auth = f"{PROXY_USER}:{password}@" if password else ""
+    proxy = f"http://{auth}{address}:{PROXY_PORT}"
+    plain = session.in_pod(pod, curl_code(proxy, f"http://{session.allowed}/"), namespace)
+    tunnel = session.in_pod(pod, curl_code(proxy, f"https://{session.allowed}/", "http_connect"),
+                            namespace)  # fmt: skip
+    return plain, tunnel
 
 
 def test_label_copies_udp_and_other_namespaces_get_nothing_from_a_session(
@@ -152,15 +165,23 @@ def test_label_copies_udp_and_other_namespaces_get_nothing_from_a_session(
     ok = session.in_pod(agent, f"curl -s --max-time 20 {url}")
     assert ok.stdout == "ok-from-server", ok
 
-    # A pod with the agent's labels: the agent's policy, but no credential: 407.
-    copied = {k: v for k, v in session.agent_labels("iso").items() if k in PAUDE_LABELS}
-    copied["paude.io/session"] = "copycat"
-    session.run_pod(probe_pod(session.images.agent, session.ns, "copycat", copied))
-    refused = session.in_pod("copycat", curl_code(f"http://{address}:3128", url))
-    assert refused.stdout == "407", refused
+    # A pod the limited user makes with ALL the agent pod's labels (its
+    # session's and the StatefulSet's too): the agent's policy lets it reach
+    # the proxy, and squid refuses it (407) without the credential and with a
+    # guessed one, for plain HTTP and for CONNECT alike.
+    copied = session.agent_pod_labels(agent)
+    assert copied["paude.io/session"] == "iso" and "paude.io/proxy" in copied, copied
+    copycat = probe_pod(session.images.agent, session.ns, "copycat", copied)
+    session.cluster.apply(copycat, kubeconfig=session.kc)
+    session.cluster.wait_pod_running(session.ns, "copycat", timeout=120)
+    for guess in (None, secrets.token_hex(32)):
+        plain, tunnel = proxy_codes("copycat", session, address, guess)
+        assert (plain.stdout, tunnel.stdout) == ("407", "407"), (guess, plain, tunnel)
     server_ip = session.cluster.get("pod", "server", session.ns)["status"]["podIP"]
     direct = session.in_pod("copycat", f"curl -s --max-time 5 http://{server_ip}:8080/")
     assert direct.returncode in {7, 28}, direct  # its copied labels give it no egress
+    # The copy is not a member of the StatefulSet, and not adopted by it.
+    assert not session.cluster.get("pod", "copycat", session.ns)["metadata"].get("ownerReferences")
 
     # UDP from the agent to the test's listener: nothing arrives. The same
     # datagram from a pod without paude's labels does (the listener works).
@@ -177,12 +198,19 @@ def test_label_copies_udp_and_other_namespaces_get_nothing_from_a_session(
     )  # fmt: skip
     assert "from-agent" not in session.cluster.run("logs", "-n", session.ns, "udp").stdout
 
-    # Another namespace's pod cannot even connect to the proxy (with the password).
-    session.run_pod(probe_pod(session.images.agent, other_namespace, "outsider",
-                              {"app": "outsider"}), other_namespace)  # fmt: skip
-    outside = session.in_pod("outsider", curl_code(f"http://paude:{password}@{address}:3128",
-                                                    url), other_namespace)  # fmt: skip
-    assert outside.returncode in {7, 28} and outside.stdout in {"", "000"}, outside
+    # Another namespace's pod, with the agent's labels too, cannot even connect
+    # to the proxy's pinned ClusterIP and port: not without the credential,
+    # not with it (handed over by this test: it cannot read it itself).
+    session.run_pod(probe_pod(session.images.agent, other_namespace, "outsider", copied),
+                    other_namespace)  # fmt: skip
+    for given in (None, password):
+        for probe in proxy_codes("outsider", session, address, given, other_namespace):
+            assert probe.returncode in {7, 28} and probe.stdout in {"", "000"}, (given, probe)
+    # A plain pod in the other namespace can reach this one's pods (the
+    # probes above would see a connection): the server answers it.
+    reached = session.in_pod("outsider", f"curl -s --max-time 20 http://{server_ip}:8080/",
+                             other_namespace)  # fmt: skip
+    assert reached.stdout == "ok-from-server", reached
     assert session.paude("stop", "iso").returncode == 0
 
 
@@ -196,10 +224,10 @@ def test_without_networkpolicy_the_proxy_wants_its_credential_and_no_agent_start
     with netpol_off():
         # Nothing keeps the pod away from the proxy now; its credential does.
         session.cluster.wait_for(
-            lambda: session.in_pod("plain", curl_code(f"http://{address}:3128", url)).stdout
+            lambda: session.in_pod("plain", curl_code(f"http://{address}:{PROXY_PORT}", url)).stdout
             == "407", timeout=60, what="squid's 407 to a pod without the credential",
         )  # fmt: skip
-        with_password = f"http://paude:{password}@{address}:3128"
+        with_password = f"http://{PROXY_USER}:{password}@{address}:{PROXY_PORT}"
         ok = session.in_pod("plain", f"curl -s --max-time 20 -x {with_password} {url}")
         assert ok.stdout == "ok-from-server", ok  # the credential is what gates it
 
