@@ -192,3 +192,43 @@ def test_stop_during_a_start_ends_with_no_session(cli: PaudeCLI) -> None:
     code, out = stop.finish()
     assert code == 0 and f"Stopped session {name}" in out, out
     assert what_exists(cli, name) == NOTHING
+
+
+def test_kill_9_during_an_image_build_then_paude_again_builds_it_and_starts(
+    cli: PaudeCLI,
+) -> None:
+    """The first start builds the agent image; paude and its build are killed in
+    the middle of the build's RUN step. ``paude`` again builds the image whole
+    and starts one healthy session, and no image with paude's labels is left
+    without its tag (a half-built image)."""
+    name = random_name("build")
+    cli.started.append(name)
+    token = random_name("step")
+    # podman passes ftp_proxy into a build's RUN steps (--http-proxy): the first
+    # build holds in its setup step, the second (without it) goes through.
+    cli.configure({"image": {"setup_command":
+                             f'echo {token}; if [ "$ftp_proxy" = hold ]; then '
+                             f'echo held-{token}; exec sleep 900; fi'}})
+    before = set(_paude_images(cli, dangling=True))
+    cli.extra_env["ftp_proxy"] = "hold"
+    try:
+        start = spawn(cli, "--detach", "--name", name)
+    finally:
+        del cli.extra_env["ftp_proxy"]
+    logs = cli.home / ".local" / "state" / "paude" / "logs"
+    wait_for("the build to reach its setup step", lambda: start.proc.poll() is None and any(
+        f"held-{token}" in log.read_text(errors="replace") for log in logs.glob("build-*.log")),
+        seconds=600)
+    os.killpg(start.proc.pid, signal.SIGKILL)  # paude and its podman build
+    start.proc.wait(timeout=60)
+    cli.run("--detach", "--name", name)
+    assert_healthy(cli, name)
+    assert set(_paude_images(cli, dangling=True)) <= before  # nothing half-built left
+    assert_stops_clean(cli, name)
+
+
+def _paude_images(cli: PaudeCLI, *, dangling: bool) -> list[str]:
+    filters = ["--filter", "label=app.kubernetes.io/managed-by=paude"]
+    if dangling:
+        filters += ["--filter", "dangling=true"]
+    return cli.podman("images", "-q", *filters).stdout.split()
