@@ -64,7 +64,10 @@ def test_setup_creates_rotates_and_start_warns_when_stale(
     )
     reporter = NullReporter()
     backend = OpenShiftBackend(config, runner=SystemRunner(), reporter=reporter)
-    spec = SessionSpec("cred", Path("/w"), (), allow_network=True, credentials=creds)
+    # The old way (--allow-network --pass-credentials) is the one that mounts the
+    # shared Secret in the agent, so it is the one a stale Secret misleads.
+    spec = SessionSpec("cred", Path("/w"), (), allow_network=True, credentials=creds,
+                       pass_credentials=True)
     backend.start_session(spec)
     warnings = [m for m in reporter.messages if m.startswith("warning:")]
     assert warnings == [
