@@ -112,3 +112,7 @@ class NameTakenError(PaudeError):
 
 class ImageMissingError(PaudeError):
     """A session's image was removed while the session exists."""
+
+
+class DeviceMissingError(PaudeError):
+    """A device the session asks for (a GPU, by its CDI name) is not on this host."""

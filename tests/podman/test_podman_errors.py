@@ -7,7 +7,11 @@ hint, exit 1, no traceback. Rootful and rootless, but for a full storage.
 * a name taken by someone else: a network or container that paude did not
   make, named as the session's would be, is refused, never joined or started;
 * an image removed under a running session (``podman rmi -f`` removes the
-  containers that use it): the next command says so and ``paude`` repairs it.
+  containers that use it): the next command says so and ``paude`` repairs it;
+* a GPU (``resources.limits."nvidia.com/gpu"``) this host has no CDI device
+  for (it has no GPU): podman's "unresolvable CDI devices" becomes one line
+  naming the device and the CDI spec to install, and the next start without
+  it works.
 """
 
 from __future__ import annotations
@@ -87,6 +91,22 @@ def test_full_storage_is_one_line_and_the_start_resumes_once_there_is_room(
     assert "podman system prune" in failed.stderr
     assert what_exists(paude_cli, name)["containers"] == []
     full_storage.unlink()  # the user frees space
+    paude_cli.run("--detach", "--name", name)
+    assert_healthy(paude_cli, name)
+    assert_stops_clean(paude_cli, name)
+
+
+def test_a_gpu_this_host_lacks_is_one_line_naming_the_cdi_spec(paude_cli: PaudeCLI) -> None:
+    name = random_name("gpu")
+    paude_cli.started.append(name)
+    paude_cli.configure({"backend": {"resources": {"limits": {"nvidia.com/gpu": 1}}}})
+    failed = paude_cli.run("--detach", "--name", name, check=False)
+    one_error_line(failed, "this host has no device nvidia.com/gpu=0 (resources asks for it)")
+    assert "nvidia-ctk cdi generate" in failed.stderr
+    # The agent that could not start is gone (the proxy and networks stay, as
+    # after any start that failed halfway): without the GPU the next start works.
+    assert [c for c in what_exists(paude_cli, name)["containers"] if "-agent" in c] == []
+    paude_cli.configure({})
     paude_cli.run("--detach", "--name", name)
     assert_healthy(paude_cli, name)
     assert_stops_clean(paude_cli, name)

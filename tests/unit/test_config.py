@@ -68,6 +68,8 @@ def test_xdg_config_home_wins_over_home(tmp_path: Path) -> None:
          r"backend\.resources\.limits\.cpu: 'lots' is not a resource quantity"),
         ({"backend": {"resources": {"limits": {"memroy": "1Gi"}}}},
          r"backend\.resources\.limits: .*'memroy' is not a resource: use cpu, memory, pids"),
+        ({"backend": {"resources": {"limits": {"nvidia.com/gpu": "500m"}}}},
+         r"backend\.resources\.limits: .*nvidia\.com/gpu: '500m' is not a whole number"),
         ({"backend": {"resources": {"requests": {"pids": 10}}}},
          r"backend\.resources: .*pids is a limit only"),
         ({"backend": {"timeout": {"idle": "4 hours"}}},

@@ -228,9 +228,14 @@ def test_agent_and_proxy_run_with_the_configured_limits(tmp_path: Path) -> None:
     assert proxy[proxy.index("--cpus") + 1] == "0.5"
 
 
-def test_extended_resources_are_not_podman_flags() -> None:
-    gpu = Resources(requests=Amounts(), limits=Amounts(**{"nvidia.com/gpu": 1}))
-    assert pa.build_resource_args(gpu) == []
+def test_gpus_become_podmans_cdi_devices_the_first_n_of_their_kind() -> None:
+    gpu = Resources(requests=Amounts(), limits=Amounts(**{"nvidia.com/gpu": 2}))
+    assert pa.build_resource_args(gpu) == ["--device", "nvidia.com/gpu=0",
+                                           "--device", "nvidia.com/gpu=1"]  # fmt: skip
+    only_requested = Resources(requests=Amounts(**{"amd.com/gpu": "1"}), limits=Amounts())
+    assert pa.build_resource_args(only_requested) == ["--device", "amd.com/gpu=0"]
+    none = Resources(requests=Amounts(), limits=Amounts(**{"nvidia.com/gpu": 0}))
+    assert pa.build_resource_args(none) == []
 
 
 def test_stop_removes_the_gateway_secret_only_with_its_gateway() -> None:

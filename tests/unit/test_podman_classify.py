@@ -9,6 +9,7 @@ from paude.backends.podman.classify import ClassifyingRunner, classify_podman_er
 from paude.backends.podman.network import require_ours
 from paude.errors import (
     CommandFailedError,
+    DeviceMissingError,
     ImageMissingError,
     NameTakenError,
     StorageFullError,
@@ -18,6 +19,8 @@ from paude.runner import Result
 FULL = ("Error: creating container storage: creating read-write layer with ID \"ab12\": "
         "mkdir /var/lib/containers/storage/overlay/ab12: no space left on device")
 GONE = "Error: localhost/paude-agent:0123: image not known"
+# podman 4.3.1 on this machine, which has no CDI spec (no GPU).
+NO_GPU = "Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=0"
 
 
 def failed(argv: list[str], stderr: str) -> CommandFailedError:
@@ -37,6 +40,14 @@ def test_a_removed_image_names_the_container() -> None:
     assert err.message == "the image of paude-s-agent was removed"
     start = classify_podman_error(failed(["podman", "start", "paude-s-proxy"], GONE))
     assert isinstance(start, ImageMissingError) and "paude-s-proxy" in start.message
+
+
+def test_a_gpu_the_host_lacks_is_one_line_naming_the_cdi_spec() -> None:
+    argv = ["podman", "run", "-d", "--name", "x", "--device", "nvidia.com/gpu=0", "img"]
+    err = classify_podman_error(failed(argv, NO_GPU))
+    assert isinstance(err, DeviceMissingError)
+    assert err.message == "this host has no device nvidia.com/gpu=0 (resources asks for it)"
+    assert err.hint is not None and "nvidia-ctk cdi generate" in err.hint
 
 
 @pytest.mark.parametrize("stderr", [

@@ -66,8 +66,10 @@ class Amounts(_Model):
                 raise ValueError(
                     f"'{name}' is not a resource: use cpu, memory, pids or an extended"
                     " resource such as nvidia.com/gpu")
-            if not isinstance(value, (str, int)) or not _QUANTITY.match(str(value)):
-                raise ValueError(f"{name}: '{value}' is not a resource quantity (e.g. '1')")
+            if isinstance(value, bool) or not isinstance(value, (str, int)) \
+                    or not str(value).isdigit():  # fmt: skip
+                raise ValueError(f"{name}: '{value}' is not a whole number of devices (e.g. 1):"
+                                 " extended resources are counted, as in Kubernetes")
         return self
 
     @property

@@ -67,7 +67,7 @@ def build_resource_args(resources: Resources) -> list[str]:
 
     Memory limit without swap (``--memory-swap`` equal to it), as on a
     Kubernetes node; a CPU request becomes cgroup shares. Extended resources
-    (GPUs) have no podman equivalent here: the backend warns about them.
+    (GPUs) become CDI devices (:func:`build_device_args`).
     """
     limits, requests = resources.limits, resources.requests
     args: list[str] = []
@@ -82,6 +82,21 @@ def build_resource_args(resources: Resources) -> list[str]:
         args += ["--cpu-shares", str(cpu_shares(requests.cpu))]
     if limits.pids:
         args += ["--pids-limit", str(limits.pids)]
+    return args + build_device_args(limits.extended or requests.extended)
+
+
+def build_device_args(extended: Mapping[str, str]) -> list[str]:
+    """Return podman's CDI device flags for extended resources such as ``nvidia.com/gpu: 2``.
+
+    A Kubernetes extended resource name is a CDI device kind (``vendor/class``):
+    ``nvidia.com/gpu: N`` asks for that kind's first N devices, as
+    ``nvidia-ctk cdi generate`` names them (``nvidia.com/gpu=0`` ... ``=N-1``).
+    The host needs the vendor's CDI spec (``/etc/cdi`` or ``/var/run/cdi``).
+    """
+    args: list[str] = []
+    for kind, count in extended.items():
+        for index in range(int(count)):
+            args += ["--device", f"{kind}={index}"]
     return args
 
 

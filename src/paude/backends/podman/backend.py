@@ -36,9 +36,14 @@ from paude.backends.podman.planning import (
 from paude.backends.podman.proxy import PodmanSessionProxy, run_find_proxy
 from paude.backends.podman.removal import run_remove_session
 from paude.backends.podman.state import claude_json_path, squid_conf_path
-from paude.config.models import PaudeConfig
+from paude.config.models import Amounts, PaudeConfig, Resources
 from paude.container.image import build_image_tag
-from paude.errors import CommandFailedError, PaudeError, SessionNotRunningError
+from paude.errors import (
+    CommandFailedError,
+    DeviceMissingError,
+    PaudeError,
+    SessionNotRunningError,
+)
 from paude.images.preflight import run_preflight
 from paude.naming import LABEL_NETWORK, LABEL_ROLE, LABEL_SESSION, NetworkMode
 from paude.plan import Argv, File, Plan
@@ -58,6 +63,17 @@ def limits_apply() -> bool:
     before it creates its container.
     """
     return os.geteuid() == 0 or Path(CGROUP_V2_MARKER).exists()
+
+
+def _applicable(resources: Resources) -> Resources | None:
+    """Return what podman applies of ``resources`` here: all, or only devices (GPUs).
+
+    Devices are no cgroup limit: they apply where limits do not (rootless, cgroup v1).
+    """
+    if limits_apply():
+        return resources
+    devices = resources.limits.extended or resources.requests.extended
+    return Resources(requests=Amounts(), limits=Amounts(**devices)) if devices else None
 
 
 class PodmanBackend(SessionEntry):
@@ -118,8 +134,8 @@ class PodmanBackend(SessionEntry):
             user_args=tuple(user_args(os.geteuid(), owner.st_uid)),
             workspace_owner=(owner.st_uid, owner.st_gid),
             created_at=_now(),
-            resources=self.config.backend.resources if limits_apply() else None,
-            proxy_resources=self.config.backend.proxy_resources if limits_apply() else None,
+            resources=_applicable(self.config.backend.resources),
+            proxy_resources=_applicable(self.config.backend.proxy_resources),
             timeouts=self.config.backend.timeout,
         ))
 
@@ -127,10 +143,6 @@ class PodmanBackend(SessionEntry):
         """Say, before the agent is created, which limits podman cannot apply here."""
         if not first or "agent" in state.containers:
             return
-        limits = self.config.backend.resources.limits
-        if limits.extended:
-            self.reporter.warn(f"the podman backend ignores {', '.join(limits.extended)}:"
-                               " extended resources such as GPUs apply on OpenShift only")
         if not limits_apply():
             self.reporter.warn(
                 "resource limits are ignored: rootless podman cannot set them on a cgroup v1"
@@ -153,10 +165,7 @@ class PodmanBackend(SessionEntry):
             self._warn_unapplied_limits(state, first=attempt == 0)
             plan = self._plan(spec, state)
             try:
-                PlanExecutor(self.runner, self.reporter,
-                             on_build=self._preflight(spec)).run(plan)
-                if _starts_gateway(plan):
-                    run_wait_gateway(self.runner, pa.Names(spec.name).gateway)
+                self._execute(spec, plan)
             except CommandFailedError as err:
                 if attempt + 1 == _PLAN_ATTEMPTS:
                     raise
@@ -182,6 +191,26 @@ class PodmanBackend(SessionEntry):
         created = agent.labels.get("paude.io/created", "") if agent is not None else _now()
         return Session(spec.name, "podman", SessionStatus.RUNNING, str(spec.workspace),
                        created, network)
+
+    def _execute(self, spec: SessionSpec, plan: Plan) -> None:
+        try:
+            PlanExecutor(self.runner, self.reporter, on_build=self._preflight(spec)).run(plan)
+            if _starts_gateway(plan):
+                run_wait_gateway(self.runner, pa.Names(spec.name).gateway)
+        except DeviceMissingError:
+            self._remove_unstarted_agent(spec)
+            raise
+
+    def _remove_unstarted_agent(self, spec: SessionSpec) -> None:
+        """Remove an agent container that never ran (its devices are missing).
+
+        Created with devices this host lacks, it would fail the same way on
+        every start: removed, the next ``paude`` creates it from the config
+        as it is then. A container that ran once is left alone (``paude stop``).
+        """
+        agent = self._state(spec).containers.get("agent")
+        if agent is not None and agent.state == "created":
+            self.runner.run(["podman", "rm", "-f", agent.name], timeout=TIMEOUT_CREATE)
 
     def _preflight(self, spec: SessionSpec) -> Callable[[str], None]:
         """Return the check run before a build: a second now, not a failed build minutes on."""

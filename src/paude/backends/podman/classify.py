@@ -13,10 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from paude.errors import CommandFailedError, ImageMissingError, PaudeError, StorageFullError
+from paude.errors import (
+    CommandFailedError,
+    DeviceMissingError,
+    ImageMissingError,
+    PaudeError,
+    StorageFullError,
+)
 from paude.runner import Result, Runner
 
 _IMAGE_GONE = re.compile(r"(?:image not known|no such image|image .* not found)", re.IGNORECASE)
+# podman: "setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=0 ..."
+_NO_DEVICE = re.compile(r"unresolvable CDI devices? (?P<devices>.+)", re.IGNORECASE)
 
 
 def classify_podman_error(err: CommandFailedError) -> PaudeError | None:
@@ -27,6 +35,14 @@ def classify_podman_error(err: CommandFailedError) -> PaudeError | None:
             "podman's storage is full (no space left on device)",
             hint="See what uses it: podman system df; free space: podman system prune")
     verb = err.argv[1] if len(err.argv) > 1 else ""
+    missing = _NO_DEVICE.search(text)
+    if verb in {"run", "create", "start"} and missing:
+        devices = missing.group("devices").strip().splitlines()[0]
+        return DeviceMissingError(
+            f"this host has no device {devices} (resources asks for it)",
+            hint="Install the vendor's CDI spec (NVIDIA: sudo nvidia-ctk cdi generate"
+            " --output=/etc/cdi/nvidia.yaml; list: nvidia-ctk cdi list), or drop it from"
+            " resources.limits (a session that ran with it: paude stop SESSION first)")
     if verb in {"start", "run", "exec", "attach"} and _IMAGE_GONE.search(text):
         name = _container_of(err.argv)
         return ImageMissingError(
