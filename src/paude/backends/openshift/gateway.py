@@ -168,6 +168,26 @@ def build_gateway_service(spec: SessionSpec, settings: ClusterSettings) -> dict[
     }
 
 
+def _port_policy(name: str, spec: SessionSpec, settings: ClusterSettings, *,
+                 pods: dict[str, str], peers: dict[str, str], egress: bool) -> dict[str, Any]:
+    """Return a policy on ``pods``: traffic with ``peers`` on the gateway's port only.
+
+    Ingress to ``pods`` from ``peers``, or (``egress``) from ``pods`` to ``peers``.
+    """
+    direction, peer_key = ("Egress", "to") if egress else ("Ingress", "from")
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(name, settings, labels(ROLE_POLICY, session=spec.name)),
+        "spec": {
+            "podSelector": {"matchLabels": pods},
+            "policyTypes": [direction],
+            direction.lower(): [{peer_key: [{"podSelector": {"matchLabels": peers}}],
+                                 "ports": [{"protocol": "TCP", "port": GATEWAY_PORT}]}],
+        },
+    }
+
+
 def build_gateway_policy(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
     """Return the policy letting only the session's agent pod reach its gateway, on its port.
 
@@ -175,34 +195,16 @@ def build_gateway_policy(spec: SessionSpec, settings: ClusterSettings) -> dict[s
     the gateway itself (model calls to the configured upstream only, see
     :func:`paude.gateway.policy.route`).
     """
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata(gateway_name(spec.name), settings,
-                             labels(ROLE_POLICY, session=spec.name)),
-        "spec": {
-            "podSelector": {"matchLabels": _gateway_labels(spec.name)},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"podSelector": {"matchLabels": _agent_selector(spec.name)}}],
-                         "ports": [{"protocol": "TCP", "port": GATEWAY_PORT}]}],
-        },
-    }
+    return _port_policy(gateway_name(spec.name), spec, settings,
+                        pods=_gateway_labels(spec.name), peers=_agent_selector(spec.name),
+                        egress=False)
 
 
 def build_agent_gateway_policy(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
     """Return the policy adding one egress to the session's agent: its gateway's port."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata(f"paude-{spec.name}-to-gateway", settings,
-                             labels(ROLE_POLICY, session=spec.name)),
-        "spec": {
-            "podSelector": {"matchLabels": _agent_selector(spec.name)},
-            "policyTypes": ["Egress"],
-            "egress": [{"to": [{"podSelector": {"matchLabels": _gateway_labels(spec.name)}}],
-                        "ports": [{"protocol": "TCP", "port": GATEWAY_PORT}]}],
-        },
-    }
+    return _port_policy(f"paude-{spec.name}-to-gateway", spec, settings,
+                        pods=_agent_selector(spec.name), peers=_gateway_labels(spec.name),
+                        egress=True)
 
 
 def build_gateway_objects(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
