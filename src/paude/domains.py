@@ -30,7 +30,6 @@ _MAX_NAME = 253
 # Empty: model calls go through the session's gateway, not a domain wildcard
 # (.googleapis.com would let the agent post to any Cloud Storage bucket).
 DEFAULT_DOMAINS: tuple[str, ...] = ()
-ANTHROPIC_API_DOMAIN = "api.anthropic.com"
 
 _EVERYTHING = {"*", ".", "*.*", "all", "any"}
 
@@ -195,35 +194,35 @@ class Allowlist:
         return tuple(e for e in self.entries if is_ip_range(e))
 
 
-# The agent's localhost is its own container or pod: a model endpoint on the
-# host's loopback is never reachable from inside the sandbox.
+# The agent's (and the gateway's) localhost is its own container or pod: a
+# model endpoint on the host's loopback is never reachable from the sandbox.
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
-_PORTS = {"https": 443, "http": 80}  # the only ports the proxy forwards to
 
 
 def host_of_base_url(variable: str, url: str) -> str:
     """Return the host of a model endpoint URL (e.g. ``ANTHROPIC_BASE_URL``), validated.
 
+    Any port is fine: model calls go to the session's gateway, which reaches
+    its upstream directly (not through the allowlist proxy, whose 80/443
+    rule does not apply to them); with ``--allow-network`` the agent does.
+
     Raises:
-        ValueError: the URL is not http(s), names no host, uses a port the
-            proxy does not forward, or points at the host's loopback.
+        ValueError: the URL is not http(s), names no host or points at the
+            host's loopback.
     """
     try:
         parts = urlsplit(url.strip())
-        port = parts.port
+        _ = parts.port  # a bad port (99999, "x") makes a bad URL
     except ValueError as err:
         raise ValueError(f"{variable} is not a valid URL: {err}") from err
     host = (parts.hostname or "").lower().rstrip(".")
-    if parts.scheme not in _PORTS or not host:
+    if parts.scheme not in ("http", "https") or not host:
         raise ValueError(f"{variable} must be an http:// or https:// URL with a host name, "
                          f"e.g. https://gateway.example.com")
     if host in _LOOPBACK_NAMES or host.endswith(".localhost") or _is_loopback(host):
         raise ValueError(
             f"{variable} points at {host}, the host's loopback, which the sandbox cannot reach "
             f"(inside it, {host} is the sandbox itself)")
-    if port is not None and port != _PORTS[parts.scheme]:
-        raise ValueError(f"{variable} uses port {port}; the sandbox's proxy forwards "
-                         f"{parts.scheme} only to port {_PORTS[parts.scheme]}")
     return validate_domain(host)
 
 

@@ -29,8 +29,6 @@ REFUSED: dict[str, tuple[dict[str, str], tuple[str, ...], dict[str, str], str]] 
                                  "ANTHROPIC_VERTEX_BASE_URL points at ::1"),
     "base-url-no-scheme": ({"ANTHROPIC_BASE_URL": "gateway.example.com"}, (), {},
                            "must be an http:// or https:// URL"),
-    "base-url-port": ({"ANTHROPIC_BASE_URL": "https://gateway.example.com:8443"}, (), {},
-                      "uses port 8443"),
     "env-allowlist": ({"PAUDE_ALLOWED_DOMAINS": "example.com,*"}, (), {},
                       "would allow every destination"),
     "config-file": ({}, (), {"paude.json": '{"allowed_domains": ["a..b"]}'},
@@ -38,7 +36,8 @@ REFUSED: dict[str, tuple[dict[str, str], tuple[str, ...], dict[str, str], str]] 
     "flag": ({}, ("--allow-domain", "https://x.example.com/p"), {},
              "'https://x.example.com/p' is not a domain"),
 }
-ACCEPTED = ({"ANTHROPIC_BASE_URL": "https://GW.example.com/v1",
+# Any port: the gateway, not the allowlist proxy (80/443 only), calls the upstream.
+ACCEPTED = ({"ANTHROPIC_BASE_URL": "https://GW.example.com:8443/v1",
              "ANTHROPIC_API_KEY": "sk-test-not-a-key"}, (), {}, "")
 
 

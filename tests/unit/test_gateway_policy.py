@@ -121,3 +121,13 @@ def test_claude_json_seed_keeps_preferences_only() -> None:
                                                          "theme": "dark"}
     assert json.loads(render_claude_json_seed(None)) == {}
     assert json.loads(render_claude_json_seed("[1]")) == {}
+
+
+def test_an_upstream_on_another_port_keeps_it_to_the_gateways_call() -> None:
+    # ANTHROPIC_BASE_URL on port 8443 passes the CLI's check (test_cli_bad_values) and the
+    # gateway calls exactly that host and port: no proxy port rule stands between them.
+    auth = find_model_auth({"ANTHROPIC_API_KEY": "sk",
+                            "ANTHROPIC_BASE_URL": "https://gw.example.com:8443/"}, None, "-")
+    assert auth is not None
+    config = parse_config(auth.gateway_config(("10.89.0.0/24",)).to_json())
+    assert route(config, "POST", "/v1/messages") == "https://gw.example.com:8443/v1/messages"

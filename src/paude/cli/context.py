@@ -12,9 +12,8 @@ from paude.auth import build_agent_model_env, find_model_auth, read_adc
 from paude.backends.base import Backend, Credentials, SessionSpec
 from paude.claude_home import CLAUDE_DIR_ENTRIES, render_claude_json_seed
 from paude.config import LoadedConfig, load_config
-from paude.domains import ANTHROPIC_API_DOMAIN, DEFAULT_DOMAINS, Allowlist, host_of_base_url
+from paude.domains import DEFAULT_DOMAINS, Allowlist, host_of_base_url
 from paude.errors import ConfigError
-from paude.gateway.policy import vertex_host
 from paude.naming import derive_session_name, validate_session_name
 
 if TYPE_CHECKING:
@@ -94,31 +93,25 @@ def session_allowlist(loaded: LoadedConfig, env: Mapping[str, str]) -> Allowlist
         ConfigError: an environment value (a model endpoint URL) or an entry is not valid.
     """
     domains = list(DEFAULT_DOMAINS)
-    _model_hosts(env)  # validates the endpoint URLs
+    _check_model_urls(env)
     try:
         return Allowlist.parse([*domains, *loaded.config.allowed_domains])
     except ValueError as err:  # config entries are checked on load; this is a safety net
         raise ConfigError(str(err), hint="Fix allowed_domains or --allow-domain.") from err
 
 
-def _model_hosts(env: Mapping[str, str]) -> list[str]:
-    """Return the hosts the model variables point at (the gateway's upstreams)."""
-    hosts = []
+def _check_model_urls(env: Mapping[str, str]) -> None:
+    """Refuse a model endpoint URL the session's gateway (or agent) could not use.
+
+    Their hosts need no allowlist entry: the gateway reaches them itself.
+    """
     for variable in BASE_URL_ENV:
         if env.get(variable):
             try:
-                hosts.append(host_of_base_url(variable, env[variable]))
+                host_of_base_url(variable, env[variable])
             except ValueError as err:
                 raise ConfigError(str(err), hint=f"Point {variable} at an address the sandbox "
                                   f"can reach, or unset it.") from err
-    if env.get("CLAUDE_CODE_USE_VERTEX", "") not in ("", "0", "false"):
-        if not env.get("ANTHROPIC_VERTEX_BASE_URL"):
-            hosts += [vertex_host(env.get("CLOUD_ML_REGION") or "global"),
-                      "oauth2.googleapis.com"]
-    elif not env.get("ANTHROPIC_BASE_URL") and (
-            env.get("ANTHROPIC_API_KEY") or env.get("CLAUDE_CODE_OAUTH_TOKEN")):
-        hosts.append(ANTHROPIC_API_DOMAIN)
-    return hosts
 
 
 def _existing(path: Path) -> Path | None:
