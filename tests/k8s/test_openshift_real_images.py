@@ -10,17 +10,24 @@ access log is the evidence of what was uploaded. Everything goes through the
 - the first start pushes both images, the pods pull them by digest and run;
 - a second start pushes nothing: one manifest check per image;
 - ``paude manifests`` shows the digests the pods run;
-- a changed ``image.setup_command`` is pushed and its pod runs the new
-  image (that only the changed layers go up: tests/podman/test_push.py);
+- a changed ``image.setup_command`` in the workspace's paude.json waits for
+  ``paude trust``; then only the layers it changed are uploaded (the
+  registry's log: no blob of the old image is sent again, the new top layer
+  is; the old image's blobs are still there) and its pod runs the new image;
 - a node that cannot pull (a ``pull_registry`` nothing listens on) is one
   line with the kubelet's reason, and the start's objects are removed.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import secrets
+import ssl
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +44,10 @@ pytestmark = pytest.mark.k8s
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 MARKER = "/etc/paude-realnode-layer"
-# A finished blob upload (PUT ...?digest=); a cross-repository mount moves no data.
+# A finished blob upload (PUT ...?digest=); a cross-repository mount (POST ...?mount=)
+# moves no data.
 _DIGEST_RE = re.compile(r"[?&]digest=(sha256(?::|%3A)[0-9a-f]{64})")
+_MOUNT_RE = re.compile(r"[?&]mount=(sha256(?::|%3A)[0-9a-f]{64})")
 
 
 class RegistryLog:
@@ -59,26 +68,64 @@ class RegistryLog:
         return [r for r in self.requests()[mark:] if r.path.startswith(f"/v2/{repository}/")]
 
 
+def _digests(requests: list[Request], method: str, pattern: re.Pattern[str]) -> set[str]:
+    found = (pattern.search(r.path) for r in uploads(requests) if r.method == method)
+    return {m[1].replace("%3A", ":") for m in found if m}
+
+
 def transferred(requests: list[Request]) -> set[str]:
     """Digests of the blobs whose data ``requests`` uploaded."""
-    out = set()
+    return _digests(requests, "PUT", _DIGEST_RE)
+
+
+def upload_sessions(requests: list[Request]) -> dict[str, str | None]:
+    """Each blob upload that carried data (a PATCH or PUT), by its path: the digest it became.
+
+    None: the upload never finished. A cross-repository mount (POST) is not one.
+    """
+    out: dict[str, str | None] = {}
     for r in uploads(requests):
-        if r.method != "PUT":
-            continue
-        match = _DIGEST_RE.search(r.path)
-        if match:
-            out.add(match[1].replace("%3A", ":"))
+        if r.method in ("PATCH", "PUT"):
+            path = r.path.split("?", 1)[0]
+            match = _DIGEST_RE.search(r.path) if r.method == "PUT" else None
+            out[path] = match[1].replace("%3A", ":") if match else out.get(path)
     return out
 
 
-def remote_layers(real_node: RealNode, ref: str) -> list[str]:
-    """The layer digests of the manifest ``ref`` (by digest), read with skopeo."""
+def mounted(requests: list[Request]) -> set[str]:
+    """Digests of the blobs ``requests`` mounted from another repository."""
+    return _digests(requests, "POST", _MOUNT_RE)
+
+
+def remote_manifest(real_node: RealNode, ref: str) -> dict[str, Any]:
+    """The manifest of ``ref`` (by digest) as the registry serves it, read with skopeo."""
     out = subprocess.run(
         ["skopeo", "inspect", "--raw", "--authfile", str(real_node.registry_auth_file),
          "--cert-dir", str(real_node.registry_cert_dir / real_node.registry), f"docker://{ref}"],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    return [layer["digest"] for layer in json.loads(out.stdout)["layers"]]
+    return dict(json.loads(out.stdout))
+
+
+def remote_layers(real_node: RealNode, ref: str) -> list[str]:
+    """The layer digests of the manifest ``ref``, base first."""
+    return [layer["digest"] for layer in remote_manifest(real_node, ref)["layers"]]
+
+
+def blob_status(real_node: RealNode, repository: str, digest: str) -> int:
+    """The registry API's answer to HEAD of blob ``digest`` in ``repository``."""
+    context = ssl.create_default_context(
+        cafile=str(real_node.registry_cert_dir / real_node.registry / "ca.crt")
+    )
+    pair = f"{real_node.registry_user}:{real_node.registry_password}".encode()
+    request = urllib.request.Request(
+        f"https://{real_node.registry}/v2/{repository}/blobs/{digest}", method="HEAD",
+        headers={"Authorization": "Basic " + base64.b64encode(pair).decode()})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
 
 
 class RealSession:
@@ -193,22 +240,52 @@ def test_first_start_pushes_a_second_pushes_nothing_and_pods_run_by_digest(
              for o in exported if o["kind"] in ("StatefulSet", "Deployment")}  # fmt: skip
     assert shown == images
 
-    # A changed setup_command: a new agent image; only its changed layers go up.
+    assert_a_changed_setup_command_uploads_only_its_layers(session, real_node, log, images)
+
+
+def assert_a_changed_setup_command_uploads_only_its_layers(
+    session: RealSession, real_node: RealNode, log: RegistryLog, images: dict[str, str]
+) -> None:
+    """A setup step in the workspace's paude.json: trusted, built, and only its layers sent."""
     session.must("stop")
-    session.config["image"] = {"setup_command": f"echo real-node-layer > {MARKER}"}
-    session.write_config()
+    # New content every run: its layer cannot already be in the registry from another run.
+    command = f"echo {secrets.token_hex(8)} > {MARKER}"
+    (session.workspace / "paude.json").write_text(json.dumps({"image": {"setup_command": command}}))
+    mark = log.mark()
+    refused = session.paude("--backend", "openshift", "--detach")
+    assert refused.returncode == 2 and "image.setup_command" in refused.stderr, refused.stderr
+    assert "paude trust" in refused.stderr and log.since(mark, session.ns) == []
+    session.must("trust")
     mark = log.mark()
     session.start()
     changed = log.since(mark, session.ns)
     new = session.images()
     assert new["Deployment"] == images["Deployment"]  # the proxy did not change
     assert new["StatefulSet"] != images["StatefulSet"]
-    shared = set(remote_layers(real_node, images["StatefulSet"])) & set(
-        remote_layers(real_node, new["StatefulSet"]))  # fmt: skip
-    assert shared, "the changed image shares its base layers"
-    assert transferred(changed), changed  # the new layers went up (which ones: test_push.py)
+
+    old_layers = remote_layers(real_node, images["StatefulSet"])
+    manifest = remote_manifest(real_node, new["StatefulSet"])
+    new_layers = [layer["digest"] for layer in manifest["layers"]]
+    shared, added = set(old_layers) & set(new_layers), set(new_layers) - set(old_layers)
+    assert shared and added, (old_layers, new_layers)
+    assert set(new_layers[: len(shared)]) == shared  # the base is shared, the top is new
+    agent = f"{session.ns}/paude-agent"
+    sessions = upload_sessions(changed)
+    assert all(s.startswith(f"/v2/{agent}/") for s in sessions), sessions  # the proxy: nothing
+    sent = transferred(changed)
+    assert not sent & shared, ("a shared layer was uploaded again", sent & shared, changed)
+    assert new_layers[-1] in sent and added <= sent, (added - sent, changed)
+    # Every upload that carried data became a new layer or the new config: nothing else moved.
+    assert set(sessions.values()) <= added | {manifest["config"]["digest"]}, (sessions, added)
+    # containers/image may link a blob from where it saw it last (here: the base layer
+    # from paude-proxy) instead of a HEAD: no data moves, and only a shared layer may be.
+    assert mounted(changed) <= shared, (mounted(changed), shared)
+    # The registry still holds every blob of the old image, in the same repository.
+    assert {d: blob_status(real_node, agent, d) for d in old_layers} == dict.fromkeys(
+        old_layers, 200)  # fmt: skip
     assert len(manifest_puts(changed)) == 1
-    assert session.must("exec", "--", "cat", MARKER).stdout.strip() == "real-node-layer"
+    out = session.must("exec", "--", "cat", MARKER).stdout.strip()
+    assert out == command.split()[1]
     assert session.agent_image_id(session.name()).endswith(new["StatefulSet"].split("@")[1])
     session.must("stop")
 
