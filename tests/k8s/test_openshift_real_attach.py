@@ -16,6 +16,7 @@ the tmux) is tests/k8s/test_openshift_attach.py.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -146,3 +147,40 @@ def test_paude_attaches_a_real_terminal_to_the_entrypoints_tmux_and_reattaches(
     # stop returns while the pods still terminate (their grace periods).
     assert [o for o in labelled() if not o.startswith("pod/")] == []
     cli.cluster.wait_for(lambda: labelled() == [], timeout=120, what="nothing labelled paude")
+
+
+def test_paude_exec_reads_stdin_and_is_interactive_on_a_terminal(
+    real_cli: OpenShiftCLI, terminal: Terminal
+) -> None:
+    cli = real_cli
+    cli.run("--backend", "openshift", "--detach")
+
+    # Piped stdin reaches the command whole and ends with EOF; stdout and
+    # stderr stay apart and the exit code passes through (no TTY: not a terminal).
+    data = "x" * 199_999 + "\n"
+    piped = subprocess.run(cli.argv("exec", "--", "sh", "-c", "wc -c; tty; echo err >&2; exit 4"),
+                           cwd=cli.workspace, env=cli.env(), input=data, capture_output=True,
+                           text=True, timeout=PAUDE_TIMEOUT, check=False)  # fmt: skip
+    assert (piped.returncode, piped.stdout.split()) == (4, ["200000", "not", "a", "tty"]), piped
+    assert "err" in piped.stderr.splitlines(), piped.stderr
+
+    def on_screen(text: str) -> Callable[[], bool]:
+        return lambda: text in terminal.screen()
+
+    # On a terminal the command gets one (a pts in the pod) and reads what is typed.
+    terminal.type(cli.command_line("exec", "--", "sh", "-c",
+                                   "tty; read line; echo got-$line; exit 5"), "Enter")
+    wait_until("the pod's terminal", on_screen("/dev/pts/"), seconds=PAUDE_TIMEOUT,
+               shown=terminal.screen)  # fmt: skip
+    terminal.type("typed-7", "Enter")
+    wait_until("the typed line echoed back", on_screen("got-typed-7"), shown=terminal.screen)
+    wait_until("paude exec to exit", lambda: children(terminal.shell_pid()) == [],
+               seconds=60, shown=terminal.screen)  # fmt: skip
+    terminal.type("echo exec-exit=$?", "Enter")
+    wait_until("its exit status", on_screen("exec-exit=5"), shown=terminal.screen)
+
+    # Output to a pipe: no TTY even with a terminal on stdin (as podman decides).
+    terminal.type(cli.command_line("exec", "--", "tty") + " | sed s/^/piped-/", "Enter")
+    wait_until("the piped answer", on_screen("piped-not a tty"), seconds=PAUDE_TIMEOUT,
+               shown=terminal.screen)  # fmt: skip
+    cli.run("stop")

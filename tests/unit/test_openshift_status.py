@@ -265,3 +265,15 @@ def test_an_init_container_that_cannot_pull_is_the_image_error() -> None:
                                       "state": waiting}]}}  # fmt: skip
     err = parse_pod_state(pod).error
     assert isinstance(err, ImagePullError) and "r:1/a@sha256:0" in err.message
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_exec_passes_stdin_and_a_tty_as_podmans_does(tty: bool) -> None:
+    from paude.backends.podman.names import Names
+    from paude.backends.podman.names import build_exec_argv as podman_exec_argv
+
+    argv = build_exec_argv("oc", pod="p-0", namespace="ns", context=None, command=["cat"],
+                           stdin=True, tty=tty)
+    podman = podman_exec_argv(Names("s"), ["cat"], tty=tty)
+    assert argv[argv.index("exec") + 1] == podman[2] == ("-it" if tty else "-i")
+    assert argv[-2:] == ["--", "cat"]

@@ -252,8 +252,9 @@ class OpenShiftBackend(SessionEntry):
         return build_attach_argv(self._cli(), **self._target(session.name))
 
     def _exec_argv(self, session: Session, command: Sequence[str], *, tty: bool) -> list[str]:
-        """``oc exec`` without a TTY (``tty`` is not used): stdout and stderr stay apart."""
-        return build_exec_argv(self._cli(), **self._target(session.name), command=list(command))
+        """``oc exec -i`` (stdin passes through), with ``-t`` too when ``tty``, as podman's."""
+        return build_exec_argv(self._cli(), **self._target(session.name), command=list(command),
+                               stdin=True, tty=tty)
 
     def stop_session(self, name: str) -> None:
         """Delete the session's objects (not its workspace PVC); drop an unused proxy."""

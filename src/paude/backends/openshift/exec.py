@@ -28,26 +28,32 @@ def _base(cli: str, *, namespace: str, context: str | None) -> list[str]:
 
 def build_attach_argv(cli: str, *, pod: str, namespace: str, context: str | None) -> list[str]:
     """Return the argv that attaches this terminal to the session's tmux."""
-    return [
-        *_base(cli, namespace=namespace, context=context),
-        "-it",
-        pod,
-        "-c",
-        AGENT_CONTAINER,
-        "--",
-        "tmux",
-        "attach",
-        "-t",
-        TMUX_SESSION,
-    ]
+    return build_exec_argv(cli, pod=pod, namespace=namespace, context=context,
+                           command=["tmux", "attach", "-t", TMUX_SESSION], tty=True)
 
 
 def build_exec_argv(
-    cli: str, *, pod: str, namespace: str, context: str | None, command: Sequence[str]
+    cli: str,
+    *,
+    pod: str,
+    namespace: str,
+    context: str | None,
+    command: Sequence[str],
+    stdin: bool = False,
+    tty: bool = False,
 ) -> list[str]:
-    """Return the argv that runs ``command`` in the agent container, without a TTY."""
+    """Return the argv that runs ``command`` in the agent container.
+
+    ``stdin`` passes this process's stdin through (``-i``); ``tty`` gives the
+    command a terminal as well (``-t``: stderr then joins stdout on it), for
+    an interactive ``paude exec -- bash``. ``paude exec`` decides as
+    podman's does: stdin always, a TTY when stdin and stdout both are one.
+    Without either (paude's own calls) the command reads nothing.
+    """
+    flags = ["-it"] if tty else ["-i"] if stdin else []
     return [
         *_base(cli, namespace=namespace, context=context),
+        *flags,
         pod,
         "-c",
         AGENT_CONTAINER,
