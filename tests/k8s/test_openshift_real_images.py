@@ -15,7 +15,10 @@ access log is the evidence of what was uploaded. Everything goes through the
   registry's log: no blob of the old image is sent again, the new top layer
   is; the old image's blobs are still there) and its pod runs the new image;
 - a node that cannot pull (a ``pull_registry`` nothing listens on) is one
-  line with the kubelet's reason, and the start's objects are removed.
+  line with the pod's waiting reason and the kubelet's message, and the
+  start's objects are removed;
+- a wrong registry password and a registry that is down are each one line
+  with the fix, and nothing is created (the images are checked first).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import pytest
 import yaml
 from test_openshift_real_node import SESSION_KINDS, run_paude
 
-from registry import Request, manifest_puts, parse_requests, uploads
+from paude.naming import derive_session_name
+from registry import Request, free_port, manifest_puts, parse_requests, uploads
 
 if TYPE_CHECKING:
     from conftest import Cluster, RealImages, RealNode
@@ -299,6 +303,8 @@ def test_a_node_that_cannot_pull_is_one_line_and_the_start_leaves_nothing(
     assert failed.returncode != 0
     errors = [line for line in failed.stderr.splitlines() if "cannot pull" in line]
     assert len(errors) == 1 and "127.0.0.1:1" in errors[0], failed.stderr
+    # The kubelet's reason names what the node met.
+    assert re.search(r"\((ErrImagePull|ImagePullBackOff)\): \S", errors[0]), errors[0]
     assert "Traceback" not in failed.stderr
     assert [o for o in session.labelled() if not o.startswith("pod/")] == []
     # Deleted by the start; its pvc-protection finalizer holds it until its pod is gone.
@@ -309,3 +315,47 @@ def test_a_node_that_cannot_pull_is_one_line_and_the_start_leaves_nothing(
         timeout=120, what="the workspace PVC gone")  # fmt: skip
     session.cluster.wait_for(lambda: session.labelled() == [], timeout=60,
                              what="nothing labelled paude")  # fmt: skip
+
+
+def _one_error_line(failed: subprocess.CompletedProcess[str]) -> str:
+    assert failed.returncode == 1, (failed.stdout, failed.stderr)
+    assert "Traceback" not in failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, failed.stderr
+    return errors[0]
+
+
+def test_a_wrong_registry_password_is_one_line_and_nothing_is_created(
+    session: RealSession, real_node: RealNode, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong-auth.json"
+    pair = base64.b64encode(f"{real_node.registry_user}:not-the-password".encode()).decode()
+    wrong.write_text(json.dumps({"auths": {real_node.registry: {"auth": pair}}}))
+    session.login = {"REGISTRY_AUTH_FILE": str(wrong)}
+    log = RegistryLog(real_node)
+    mark = log.mark()
+    failed = session.paude("--backend", "openshift", "--detach")
+    error = _one_error_line(failed)
+    assert error.startswith(f"Error: the registry {real_node.registry} refused the login"), error
+    assert f"podman login {real_node.registry}" in failed.stderr
+    seen = log.since(mark, session.ns)
+    assert all(r.status == 401 for r in seen), seen  # refused, and nothing more was sent
+    assert session.labelled() == []
+    assert session.cluster.get("pvc", f"paude-{derive_name(session)}-workspace", session.ns) is None
+
+
+def test_a_registry_that_is_down_is_one_line_and_nothing_is_created(session: RealSession) -> None:
+    down = f"127.0.0.1:{free_port()}"  # nothing listens there
+    session.backend["registry"] = f"{down}/{session.ns}"
+    session.write_config()
+    failed = session.paude("--backend", "openshift", "--detach")
+    error = _one_error_line(failed)
+    assert error.startswith(f"Error: cannot reach the registry {down}:"), error
+    assert "connection refused" in error
+    assert session.labelled() == []
+    assert session.cluster.get("pvc", f"paude-{derive_name(session)}-workspace", session.ns) is None
+
+
+def derive_name(session: RealSession) -> str:
+    """The workspace's default session name (what a start would have made)."""
+    return derive_session_name(session.workspace)

@@ -91,6 +91,9 @@ def test_image_pull_failure_is_an_error_with_a_hint() -> None:
     with pytest.raises(ImagePullError, match="node cannot pull the image registry.example/paude:9"):
         raise state.error
     assert "\n" not in state.error.message
+    # The kubelet's waiting reason and its message, as kubectl describe would show them.
+    shown = "registry.example/paude:9 (ImagePullBackOff): manifest unknown"
+    assert state.error.message.endswith(shown)
     assert "nodes reach registry.example" in (state.error.hint or "")
     assert "backend.pull_secret" in (state.error.hint or "")
 

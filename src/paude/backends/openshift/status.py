@@ -54,7 +54,8 @@ def parse_pod_state(pod: dict[str, Any]) -> PodState:
                *(status.get("containerStatuses") or [])]:  # fmt: skip
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in _PULL_ERRORS:
-            return PodState(error=image_error(cs.get("image", "?"), waiting.get("message", "")))
+            return PodState(error=image_error(cs.get("image", "?"), waiting.get("message", ""),
+                                              reason=waiting["reason"]))
     if status.get("phase") == "Running" and conditions.get("Ready", {}).get("status") == "True":
         return PodState(ready=True)
     scheduled = conditions.get("PodScheduled", {})
@@ -117,12 +118,17 @@ def is_agent_running(pod: dict[str, Any]) -> bool:
     return "running" in (_agent_status(pod).get("state") or {})
 
 
-def image_error(image: str, detail: str) -> ImagePullError:
-    """Return the error for an image the cluster's node cannot pull (the kubelet's reason)."""
+def image_error(image: str, detail: str, *, reason: str = "") -> ImagePullError:
+    """Return the error for an image the cluster's node cannot pull.
+
+    ``reason`` is the container's waiting reason (``ErrImagePull``,
+    ``ImagePullBackOff``), ``detail`` the kubelet's message.
+    """
     host = image.split("/", 1)[0] if "/" in image else "the registry"
-    reason = " ".join(detail.split())  # the kubelet's message, on one line
+    message = " ".join(detail.split())  # the kubelet's message, on one line
+    code = f" ({reason})" if reason else ""
     return ImagePullError(
-        f"the node cannot pull the image {image}: {reason}".rstrip(": "),
+        f"the node cannot pull the image {image}{code}: {message}".rstrip(": "),
         hint=(
             f"Check that the cluster's nodes reach {host} and, if it needs a login, that"
             " backend.pull_secret names an image pull Secret for it"
