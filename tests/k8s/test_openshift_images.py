@@ -25,6 +25,7 @@ import pytest
 from paude.backends.base import NullReporter, SessionSpec
 from paude.backends.openshift.backend import OpenShiftBackend
 from paude.backends.openshift.client import KubeClient
+from paude.backends.openshift.cluster import build_export
 from paude.backends.openshift.imageregistry import (
     INTERNAL_REGISTRY,
     REGISTRY_NAMESPACE,
@@ -266,6 +267,15 @@ def test_start_pushes_as_the_user_through_the_route_and_runs_by_digest(
     assert len([r for r in second if "/manifests/" in r.path]) == 2
     assert images_of(cluster, namespace) == images
     assert not [m for m in again_reporter.messages if m.startswith(("Building", "Pushing"))]
+
+    # paude manifests: the same digests, found through the same route, nothing pushed.
+    mark = registry.mark()
+    exported = build_export(again.config, session_spec("img"), egress_firewall=False,
+                            admin=False, reporter=NullReporter())  # fmt: skip
+    shown = {o["kind"]: o["spec"]["template"]["spec"]["containers"][0]["image"]
+             for o in exported if o["kind"] in ("StatefulSet", "Deployment")}  # fmt: skip
+    assert shown == images
+    assert uploads(registry.since(mark)) == [] and manifest_puts(registry.since(mark)) == []
     assert set(Path(tempfile.gettempdir()).glob("paude-auth-*")) == before
 
 

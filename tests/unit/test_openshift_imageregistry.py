@@ -148,3 +148,19 @@ def test_print_rbac_grants_the_push_and_the_detection() -> None:
     assert layers and set(layers[0]["verbs"]) == {"get", "update"}
     assert streams and "list" in streams[0]["verbs"]
     assert all(r["apiGroups"] == ["image.openshift.io"] for r in layers + streams)
+
+
+def test_an_export_without_a_kubeconfig_stays_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paude.backends.openshift.cluster import build_export
+    from paude.backends.openshift.objects import DEFAULT_IMAGE, DEFAULT_PROXY_IMAGE
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    config = PaudeConfig(backend=BackendConfig(type="openshift", namespace="team-a"))
+    reporter = NullReporter()
+    objs = build_export(config, SPEC, egress_firewall=False, admin=False, reporter=reporter)
+    images = {o["kind"]: o["spec"]["template"]["spec"]["containers"][0]["image"]
+              for o in objs if o["kind"] in ("StatefulSet", "Deployment")}  # fmt: skip
+    assert images == {"StatefulSet": DEFAULT_IMAGE, "Deployment": DEFAULT_PROXY_IMAGE}
+    assert reporter.messages == []

@@ -16,6 +16,8 @@ from paude.backends.openshift.objects import ClusterSettings, cluster_settings
 from paude.backends.openshift.policies import build_admin_agent_policy, build_admin_proxy_policy
 from paude.backends.openshift.rbac import build_role, build_role_binding
 from paude.config.models import BackendConfig, PaudeConfig
+from paude.errors import ClusterError, NotLoggedInError, RegistryError
+from paude.images.refs import RegistryTarget
 
 
 def resolve_namespace(config: BackendConfig) -> str:
@@ -32,28 +34,41 @@ def resolve_namespace(config: BackendConfig) -> str:
 
 
 def build_export(
-    config: PaudeConfig, spec: SessionSpec, *, egress_firewall: bool, admin: bool,
+    config: PaudeConfig,
+    spec: SessionSpec,
+    *,
+    egress_firewall: bool,
+    admin: bool,
     reporter: Reporter,
 ) -> list[dict[str, Any]]:
     """Return every object ``paude manifests`` writes, in apply order (pushes nothing).
 
-    With ``backend.registry`` the images are pinned to the digests it holds;
-    without one the export stays offline.
+    With a registry (``backend.registry``, or OpenShift's: :func:`pin_images`)
+    the images are pinned to the digests it holds.
     """
     namespace = resolve_namespace(config.backend)
-    settings = pin_images(cluster_settings(config.backend, namespace,
-                                           egress_firewall=egress_firewall),
-                          config, spec, reporter)
+    settings = pin_images(
+        cluster_settings(config.backend, namespace, egress_firewall=egress_firewall),
+        config,
+        spec,
+        reporter,
+    )
     objs: list[dict[str, Any]] = []
     if admin:
         objs += [build_role(namespace), build_admin_agent_policy(), build_admin_proxy_policy()]
     return objs + build_session_objects(spec, settings)
 
 
-def pin_images(settings: ClusterSettings, config: PaudeConfig, spec: SessionSpec,
-               reporter: Reporter) -> ClusterSettings:
-    """Return ``settings`` with the digests ``backend.registry`` holds (nothing is pushed)."""
-    from paude.backends.openshift.imageregistry import build_configured_target
+def pin_images(
+    settings: ClusterSettings, config: PaudeConfig, spec: SessionSpec, reporter: Reporter
+) -> ClusterSettings:
+    """Return ``settings`` with the digests the session's registry holds (nothing is pushed).
+
+    The registry is the one a start pushes to: ``backend.registry``, else
+    OpenShift's integrated registry when the kubeconfig's cluster has one.
+    Without a kubeconfig, or with a cluster that does not answer, the export
+    stays offline (with a warning for the latter).
+    """
     from paude.backends.openshift.images import (
         apply_images,
         build_image_specs,
@@ -61,12 +76,38 @@ def pin_images(settings: ClusterSettings, config: PaudeConfig, spec: SessionSpec
     )
     from paude.runner import SystemRunner
 
-    target = build_configured_target(config.backend)
-    if target is None or config.backend.image is not None:
+    if config.backend.image is not None:
+        return settings
+    target = _registry_target(config.backend, settings.namespace, reporter)
+    if target is None:
         return settings
     specs = build_image_specs(config, spec)
     images = check_session_images(SystemRunner(), target, specs, reporter=reporter)
     return apply_images(settings, images)
+
+
+def _registry_target(
+    backend: BackendConfig, namespace: str, reporter: Reporter
+) -> RegistryTarget | None:
+    from paude.backends.openshift.client import KubeClient
+    from paude.backends.openshift.imageregistry import build_configured_target, resolve_target
+
+    configured = build_configured_target(backend)
+    if configured is not None:
+        return configured
+    try:
+        api = KubeClient(context=backend.context, namespace=namespace)
+    except NotLoggedInError:
+        return None  # no kubeconfig: nothing to ask, the default images are shown
+    try:
+        return resolve_target(api, backend, warn=reporter.warn)
+    except (ClusterError, NotLoggedInError, RegistryError) as err:
+        # An export is still useful; the start says the same as an error.
+        reporter.warn(
+            f"cannot use the cluster's image registry ({err.message}):"
+            " the images are shown by their default references"
+        )
+        return None
 
 
 def build_rbac(
