@@ -123,6 +123,27 @@ class OpenShiftCLI:
         return result.stdout
 
 
+# What the quick reattach (cli/quick_openshift.py) decides for the workspace's
+# session, run as the CLI runs it, and which heavy modules that loaded.
+_QUICK = """
+import json, os, sys
+from paude.cli.fastpath import attach_name
+from paude.cli.quick_openshift import build_quick_attach
+argv = build_quick_attach(attach_name(sys.argv[1:], os.getcwd()), os.getcwd(), os.environ)
+heavy = [m for m in ("typer", "rich", "pydantic", "lightkube", "httpx2") if m in sys.modules]
+print(json.dumps({"argv": argv, "heavy": heavy}))
+"""
+
+
+def quick_attach(cli: OpenShiftCLI, *args: str) -> tuple[list[str] | None, list[str]]:
+    """Return the argv the quick reattach would exec (None: the full CLI) and what it loaded."""
+    proc = subprocess.run([sys.executable, "-c", _QUICK, *args], cwd=cli.workspace,
+                          env=cli.env(), capture_output=True, text=True, timeout=PAUDE_TIMEOUT,
+                          check=True)  # fmt: skip
+    out = json.loads(proc.stdout)
+    return out["argv"], out["heavy"]
+
+
 @pytest.fixture
 def openshift_cli(
     cluster: Cluster, namespace: str, limited_kubeconfig: Path, tmp_path: Path
@@ -266,6 +287,14 @@ def test_attach_detach_and_reattach_through_kubectl_exec(
     sessions = json.loads(cli.run("sessions", "--json").stdout)
     assert [s["status"] for s in sessions] == ["running"], sessions
 
+    # `paude attach` takes the quick path: one GET of the pod, nothing heavy
+    # loaded, and the very argv the full backend exec'd above.
+    assert quick_attach(cli, "attach") == (attach, [])
+    assert quick_attach(cli, "attach", "not-a-session") == (None, [])
+    # With the sync on but not running here, the full CLI (which restarts it) attaches.
+    (cli.workspace / "paude.json").write_text('{"sync": {"enabled": true}}')
+    assert quick_attach(cli, "attach")[0] is None
+    (cli.workspace / "paude.json").unlink()
     # `paude attach` comes back to the same tmux server, shell and screen.
     assert "typed-42" not in terminal.screen()  # cleared
     terminal.type(cli.command_line("attach"), "Enter")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from test_openshift_attach import OpenShiftCLI, attached_program, children
+from test_openshift_attach import OpenShiftCLI, attached_program, children, quick_attach
 from test_openshift_real_node import SESSION_KINDS
 
 from terminal import Terminal, wait_until
@@ -128,10 +128,13 @@ def test_paude_attaches_a_real_terminal_to_the_entrypoints_tmux_and_reattaches(
 
     # `paude` again: the same tmux server (same pid and start, what was typed
     # is still set), through a new exec's client.
-    assert not on_screen(*status)()
+    # It takes the quick path: one GET of the pod, nothing heavy loaded, and the
+    # argv the full backend exec'd above; then it replaces itself with that kubectl.
+    assert quick_attach(cli) == (argv, []) and not on_screen(*status)()
     terminal.type(cli.command_line(), "Enter")
     wait_until("the status line again", on_screen(*status), seconds=PAUDE_TIMEOUT,
                shown=terminal.screen)  # fmt: skip
+    assert attached_program(terminal) == (exe, argv)
     wait_until("a client again", lambda: len(clients(cli, pod)) == 1)
     assert clients(cli, pod) != first
     assert server(cli, pod) == started and typed()

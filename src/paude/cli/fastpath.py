@@ -1,5 +1,7 @@
 """Reattach to, exec in or stop a podman session without loading the whole CLI.
 
+(Reattaching to an OpenShift session has its own quick path, ``quick_openshift.py``.)
+
 ``paude`` or ``paude attach [SESSION]`` on a running session is the most
 common command, ``paude exec [SESSION] -- CMD`` the one scripts call in a
 loop, and ``paude stop [SESSION]`` what ends every session: they should feel
@@ -22,6 +24,7 @@ from paude.naming import LABEL_SESSION, derive_session_name
 TYPE_CHECKING = False  # pathlib costs ~25 ms to import: this module uses os.path
 if TYPE_CHECKING:
     from os import PathLike
+    from typing import Any
 
     Cwd = str | PathLike[str]
 
@@ -31,11 +34,15 @@ _PODMAN_FAILED = {125, 126, 127}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
-def _configured_backend(cwd: Cwd, env: Mapping[str, str]) -> str | None:
-    """Return the backend the config files name, or ``None`` when in doubt."""
+def read_config_files(cwd: Cwd, env: Mapping[str, str]) -> list[dict[str, Any]] | None:
+    """Return the user's and the project's paude.json as read (lowest first); ``None`` if in doubt.
+
+    In doubt: a file that cannot be read or is not a JSON object (the full
+    CLI reports it properly).
+    """
     home = os.path.expanduser(env.get("HOME", "~"))
     xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    backend = env.get("PAUDE_BACKEND") or "podman"
+    layers = []
     for path in (os.path.join(xdg, "paude", "paude.json"), os.path.join(cwd, "paude.json")):
         if not os.path.exists(path):
             continue
@@ -44,10 +51,25 @@ def _configured_backend(cwd: Cwd, env: Mapping[str, str]) -> str | None:
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.loads(handle.read())
-            section = data.get("backend", {})
-            backend = section.get("type", backend) if not env.get("PAUDE_BACKEND") else backend
-        except (OSError, ValueError, AttributeError):
-            return None  # the full CLI reports the problem properly
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        layers.append(data)
+    return layers
+
+
+def configured_backend(cwd: Cwd, env: Mapping[str, str]) -> str | None:
+    """Return the backend the environment or config files name, or ``None`` when in doubt."""
+    layers = read_config_files(cwd, env)
+    if layers is None:
+        return None
+    backend = env.get("PAUDE_BACKEND") or "podman"
+    for data in layers:
+        section = data.get("backend", {})
+        if not isinstance(section, dict):
+            return None
+        backend = section.get("type", backend) if not env.get("PAUDE_BACKEND") else backend
     return backend if isinstance(backend, str) else None
 
 
@@ -57,15 +79,20 @@ def _is_name(text: str) -> bool:
             and text[0] != "-" and text[-1] != "-")
 
 
-def reattach_target(argv: Sequence[str], cwd: Cwd, env: Mapping[str, str]) -> str | None:
-    """Return the session a plain podman reattach is for, or ``None`` (pure)."""
+def attach_name(argv: Sequence[str], cwd: Cwd) -> str | None:
+    """Return the session a plain ``paude`` or ``paude attach [NAME]`` is for, or ``None``."""
     if list(argv) in ([], ["attach"]):
-        name = derive_session_name(cwd)
-    elif len(argv) == 2 and argv[0] == "attach" and _is_name(argv[1]):
-        name = argv[1]
-    else:
-        return None
-    return name if _configured_backend(cwd, env) == "podman" else None
+        return derive_session_name(cwd)
+    if len(argv) == 2 and argv[0] == "attach" and _is_name(argv[1]):
+        return argv[1]
+    return None
+
+
+def reattach_target(argv: Sequence[str], cwd: Cwd, env: Mapping[str, str], *,
+                    backend: str = "podman") -> str | None:  # fmt: skip
+    """Return the session a plain reattach on ``backend`` is for, or ``None`` (pure)."""
+    name = attach_name(argv, cwd)
+    return name if name is not None and configured_backend(cwd, env) == backend else None
 
 
 def exec_target(
@@ -80,7 +107,7 @@ def exec_target(
         name, command = argv[1], list(argv[3:])
     else:
         return None
-    if not command or _configured_backend(cwd, env) != "podman":
+    if not command or configured_backend(cwd, env) != "podman":
         return None
     return name, command
 
@@ -135,7 +162,7 @@ def stop_target(argv: Sequence[str], cwd: Cwd, env: Mapping[str, str]) -> str | 
         name = argv[1]
     else:
         return None
-    return name if _configured_backend(cwd, env) == "podman" else None
+    return name if configured_backend(cwd, env) == "podman" else None
 
 
 def try_stop(argv: Sequence[str]) -> int | None:
@@ -203,10 +230,16 @@ def try_reattach(argv: Sequence[str]) -> int | None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("PAUDE_DEBUG"):
         return None
     try:
-        name = reattach_target(argv, os.getcwd(), os.environ)
+        cwd = os.getcwd()
+        name = attach_name(argv, cwd)
+        backend = configured_backend(cwd, os.environ) if name is not None else None
     except OSError:
         return None
-    if name is None:
+    if name is not None and backend == "openshift":
+        from paude.cli.quick_openshift import try_reattach as try_reattach_openshift
+
+        return try_reattach_openshift(name, cwd, os.environ)
+    if name is None or backend != "podman":
         return None
     import threading
 

@@ -44,7 +44,7 @@ def resolve(argv: Sequence[str]) -> str:
     """
     if not argv:
         raise ValueError("empty argv")
-    found = _which(argv[0])
+    found = find_program(argv[0])
     if found is None:
         name = os.path.basename(argv[0])
         raise RuntimeMissingError(
@@ -54,7 +54,7 @@ def resolve(argv: Sequence[str]) -> str:
     return found
 
 
-def _which(program: str) -> str | None:
+def find_program(program: str) -> str | None:
     """Return the executable ``program`` on PATH (``shutil.which``, without importing shutil)."""
     if os.path.dirname(program):
         return program if os.access(program, os.X_OK) and os.path.isfile(program) else None

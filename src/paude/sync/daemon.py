@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paude import syncproc
 from paude.errors import OperationTimeoutError, PaudeError
 from paude.sync.paths import Excludes
 from paude.sync.state import write_atomic
@@ -60,10 +61,7 @@ class SyncSpec:
 
 def state_root(env: dict[str, str] | None = None) -> Path:
     """Return where every session's sync state lives."""
-    env = dict(os.environ) if env is None else env
-    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME", "~")).expanduser()
-                                             / ".local" / "state")
-    return Path(base) / "paude" / "sync"
+    return Path(syncproc.state_root(dict(os.environ) if env is None else env))
 
 
 @dataclass(frozen=True)
@@ -122,20 +120,7 @@ def held_lock(files: SyncFiles) -> Iterator[None]:
 
 def running_pid(files: SyncFiles) -> int | None:
     """Return the pid of the process holding the lock, or None when it is free."""
-    try:
-        fd = os.open(files.lock, os.O_RDWR)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode().strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    return syncproc.lock_holder(str(files.lock))
 
 
 def spawn(files: SyncFiles, spec: SyncSpec) -> bool:

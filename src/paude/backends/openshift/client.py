@@ -23,6 +23,7 @@ from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Event, Pod
 
+from paude.backends.openshift import agentpod
 from paude.backends.openshift.status import classify_status, parse_pod_state, pending_error
 from paude.errors import ClusterError, NotLoggedInError, OperationTimeoutError
 
@@ -79,7 +80,7 @@ def load_kubeconfig(context: str | None) -> Any:
 
 def pick_namespace(namespace: str | None, kubeconfig: Any) -> str:
     """Return the namespace to use: the configured one, else the context's, else ``default``."""
-    return namespace or kubeconfig.namespace or "default"
+    return agentpod.pick_namespace(namespace, kubeconfig.context.namespace)
 
 
 class KubeClient:

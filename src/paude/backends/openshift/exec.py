@@ -7,16 +7,17 @@ argv are lists, never shell strings; the command to run in the pod follows
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 
-from paude.backends.openshift.objects import AGENT_CONTAINER
+from paude.backends.openshift.agentpod import AGENT_CONTAINER
 from paude.facts import TMUX_SESSION
 
 
-def pick_kube_cli(which: Callable[[str], str | None] = shutil.which) -> str:
+def pick_kube_cli(which: Callable[[str], str | None] | None = None) -> str:
     """Return ``oc`` when installed, else ``kubectl`` (the runner reports it missing)."""
-    return "oc" if which("oc") else "kubectl"
+    from paude.runner.terminal import find_program  # shutil.which, without importing shutil
+
+    return "oc" if (which or find_program)("oc") else "kubectl"
 
 
 def _base(cli: str, *, namespace: str, context: str | None) -> list[str]:

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from paude.backends.openshift.agentpod import (
+    AGENT_CONTAINER,
+    ROLE_AGENT,
+    agent_name,
+    agent_pod_name,
+)
 from paude.config.models import PROXY_RESOURCES, BackendConfig, Resources, Timeouts
 from paude.domains import Allowlist
 from paude.facts import AGENT_UID, PROXY_PORT
@@ -12,7 +18,6 @@ from paude.naming import LABEL_MANAGED_BY, LABEL_ROLE, LABEL_SESSION, MANAGED_BY
 
 # Which proxy (one per distinct allowlist) an agent uses; also on the proxy's pods.
 LABEL_PROXY = "paude.io/proxy"
-ROLE_AGENT = "agent"
 ROLE_PROXY = "proxy"
 ROLE_POLICY = "policy"
 ROLE_STORAGE = "workspace"
@@ -20,7 +25,6 @@ ROLE_CREDENTIALS = "credentials"
 # The session's model gateway (its own pod; see backends/openshift/gateway.py).
 ROLE_GATEWAY = "gateway"
 
-AGENT_CONTAINER = "agent"
 
 # Created by ``paude setup``; sessions only reference them (``optional: true``).
 GCLOUD_SECRET = "paude-gcloud-adc"
@@ -60,7 +64,8 @@ PROXY_PASSWORD_ENV = "PAUDE_PROXY_PASSWORD"
 PROXY_PASSWORD_KEY = "password"
 PROXY_HTPASSWD_KEY = "htpasswd"
 
-__all__ = ["PROXY_PORT"]
+# Re-exported: the agent pod's facts live in agentpod.py (no heavy imports).
+__all__ = ["AGENT_CONTAINER", "PROXY_PORT", "ROLE_AGENT", "agent_name", "agent_pod_name"]
 
 
 @dataclass(frozen=True)
@@ -146,16 +151,6 @@ def proxy_url(address: str) -> str:
     """
     host = f"[{address}]" if ":" in address else address
     return f"http://{PROXY_USER}:$({PROXY_PASSWORD_ENV})@{host}:{PROXY_PORT}"
-
-
-def agent_name(session: str) -> str:
-    """Return the StatefulSet name of ``session`` (its pod is ``<name>-0``)."""
-    return f"paude-{session}"
-
-
-def agent_pod_name(session: str) -> str:
-    """Return the name of the single pod of ``session``'s StatefulSet."""
-    return f"{agent_name(session)}-0"
 
 
 def env_secret_name(session: str) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paude.backends.base import Session, SessionStatus
+from paude.backends.openshift.agentpod import is_pod_ready
 from paude.backends.openshift.objects import AGENT_CONTAINER, ROLE_PROXY
 from paude.backends.openshift.policies import NETPOL_CHECK_CONTAINER, NETPOL_CHECK_EXIT
 from paude.errors import (
@@ -56,7 +57,7 @@ def parse_pod_state(pod: dict[str, Any]) -> PodState:
         if waiting.get("reason") in _PULL_ERRORS:
             return PodState(error=image_error(cs.get("image", "?"), waiting.get("message", ""),
                                               reason=waiting["reason"]))
-    if status.get("phase") == "Running" and conditions.get("Ready", {}).get("status") == "True":
+    if is_pod_ready(pod):
         return PodState(ready=True)
     scheduled = conditions.get("PodScheduled", {})
     if scheduled.get("status") == "False":
