@@ -17,6 +17,9 @@ access log is the evidence of what was uploaded. Everything goes through the
 - a node that cannot pull (a ``pull_registry`` nothing listens on) is one
   line with the pod's waiting reason and the kubelet's message, and the
   start's objects are removed;
+- a devcontainer ``build.dockerfile`` (approved with ``paude trust``) is the
+  base of the agent image the pod runs (its mark is in the pod; the agent
+  runs); slow: a new base means a whole agent build and push;
 - a wrong registry password and a registry that is down are each one line
   with the fix, and nothing is created (the images are checked first).
 """
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import test_openshift_real_node
 import yaml
 from test_openshift_real_node import SESSION_KINDS, run_paude
 
@@ -315,6 +319,41 @@ def test_a_node_that_cannot_pull_is_one_line_and_the_start_leaves_nothing(
         timeout=120, what="the workspace PVC gone")  # fmt: skip
     session.cluster.wait_for(lambda: session.labelled() == [], timeout=60,
                              what="nothing labelled paude")  # fmt: skip
+
+
+DEVCONTAINER_MARKER = "/etc/paude-devcontainer-base"
+BUILD_TIMEOUT = 1800
+# The user's own base: from the Debian image the podman tests hold, plus a mark of it.
+DEVCONTAINER_DOCKERFILE = (
+    "FROM docker.io/library/debian:bookworm-slim\n"
+    f"RUN echo from-the-devcontainer > {DEVCONTAINER_MARKER}\n"
+)
+
+
+def test_a_devcontainer_image_runs_in_the_pod(
+    session: RealSession, real_node: RealNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new base: the agent image is built whole (apt, npm) and pushed whole, on two cores.
+    monkeypatch.setattr(test_openshift_real_node, "TIMEOUT", BUILD_TIMEOUT)
+    dev = session.workspace / ".devcontainer"
+    dev.mkdir()
+    (dev / "devcontainer.json").write_text('{"build": {"dockerfile": "Dockerfile"}}')
+    (dev / "Dockerfile").write_text(DEVCONTAINER_DOCKERFILE)
+    refused = session.paude("--backend", "openshift", "--detach")
+    assert refused.returncode == 2 and "paude trust" in refused.stderr, refused.stderr
+    session.must("trust")
+    log = RegistryLog(real_node)
+    mark = log.mark()
+    session.start()
+    assert len(manifest_puts(log.since(mark, session.ns))) >= 1  # the agent image at least
+    agent = session.images()["StatefulSet"]
+    assert agent.startswith(f"{session.prefix}/paude-agent@sha256:"), agent
+    # paude's layer on the user's base: the pod runs the agent on the devcontainer's image.
+    marked = session.must("exec", "--", "cat", DEVCONTAINER_MARKER).stdout.strip()
+    assert marked == "from-the-devcontainer"
+    assert "Claude Code" in session.must("exec", "--", "claude", "--version").stdout
+    assert session.agent_image_id(session.name()).endswith(agent.split("@")[1])
+    session.must("stop")
 
 
 def _one_error_line(failed: subprocess.CompletedProcess[str]) -> str:
