@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 from pathlib import Path
 
@@ -11,7 +9,6 @@ import pytest
 
 from paude.sync import local
 from paude.sync.paths import Excludes
-from paude.sync.remote import _Exact
 from paude.sync.state import UNREAD, Index, Kind
 
 
@@ -97,17 +94,3 @@ def test_scan_reads_no_new_file_and_never_enters_a_symlinked_directory(tmp_path:
     assert not found["d/new"][0].same(found["d/new"][0])  # unread never agrees
     assert sorted(found) == ["d", "d/new", "link"]
     assert list(local.walk(root, Excludes(), "link")) == []  # a start through a link: nothing
-
-
-def test_a_file_that_changes_while_pushed_is_sent_as_first_seen_and_flagged() -> None:
-    shrunk = _Exact(io.BytesIO(b"abc"), 5)
-    assert shrunk.read() == b"abc\0\0" and shrunk.changed
-    grown = _Exact(io.BytesIO(b"abcdef"), 3)
-    assert grown.read(2) + grown.read(2) == b"abc"
-    grown.finish()
-    assert grown.changed
-    same = _Exact(io.BytesIO(b"abc"), 3)
-    assert same.read() == b"abc"
-    same.finish()
-    assert not same.changed
-    assert same.h.hexdigest() == hashlib.sha256(b"abc").hexdigest()

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from paude.sync import local
 from paude.sync.paths import Excludes
-from paude.sync.remote import PushItem, Remote, RemoteItem
+from paude.sync.remote import Remote, RemoteItem
 from paude.sync.rounds import Action, Decision, plan_round
 from paude.sync.state import UNREAD, Entry, Index, Kind, LocalStat, Record, save_index
+from paude.sync.tarout import PushItem
 
 Progress = Callable[[int, int], None]  # done, total
 LocalSide = dict[str, tuple[Entry, LocalStat] | None]

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import io
 import os
-import stat
 import tarfile
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from paude.runner.pipes import Pipe
 from paude.sync.local import PERMISSION_BITS, digest_bytes
 from paude.sync.paths import is_clean_path
 from paude.sync.state import Entry, Kind, RemoteStat
+from paude.sync.tarout import PushItem, Sent, TarWriter
 from paude.sync.transport import SERVER_READY, ExecTransport, parse_scan
 
 TIMEOUT_STEP = 600.0
@@ -46,19 +46,6 @@ class RemoteItem:
     stat: RemoteStat | None
     link: str = ""
     staged: Path | None = None
-
-
-@dataclass(frozen=True)
-class PushItem:
-    """A local path to send: its workspace-relative path and the workspace."""
-
-    path: str
-    root: Path
-
-    @property
-    def full(self) -> str:
-        """The path on this machine."""
-        return f"{self.root}/{self.path}"
 
 
 class Channel:
@@ -248,25 +235,24 @@ class Remote:
         return got
 
     def push(self, items: list[PushItem], progress: Callable[[int], None] | None = None,
-             ) -> dict[str, tuple[Entry, RemoteStat | None, os.stat_result | None]]:
+             ) -> dict[str, Sent]:
         """Send ``items`` to the pod as one tar, streamed; return what was sent, per path.
 
-        A file that changed size while it was read is sent as its first
-        stat said (cut, or padded with zeros) and returned without a local
-        stat, so the next round reads it again and sends it whole.
+        A file that changed while it was read is returned without a local
+        stat (see ``TarWriter.add``), so the next round sends it again.
         """
         if not items:
             return {}
-        sent: dict[str, tuple[Entry, RemoteStat | None, os.stat_result | None]] = {}
-        safe_dirs: set[str] = set()
-        with (self.channel.upload("push") as stream,
-              tarfile.open(fileobj=stream, mode="w|", format=tarfile.GNU_FORMAT) as tar):
+        sent: dict[str, Sent] = {}
+        with self.channel.upload("push") as stream:
+            tar = TarWriter(stream.write)
             for n, item in enumerate(items, 1):
-                got = _add(tar, item, safe_dirs)
+                got = tar.add(item)
                 if got:
                     sent[item.path] = got
                 if progress:
                     progress(n)
+            tar.close()
         return sent
 
     def delete(self, files: list[str], dirs: list[str]) -> None:
@@ -308,92 +294,3 @@ def _take(member: tarfile.TarInfo, tar: tarfile.TarFile, wanted: set[str],
             out.write(chunk)
     rstat = RemoteStat(member.size, float(member.mtime))
     return RemoteItem(Entry(Kind.FILE, mode, h.hexdigest()), rstat, staged=Path(name))
-
-
-class _Exact(io.RawIOBase):
-    """Read exactly ``size`` bytes of a file that may change meanwhile, hashing them.
-
-    A file that shrank is padded with zeros (``changed``); one that grew is cut.
-    """
-
-    def __init__(self, f: IO[bytes], size: int) -> None:
-        self.f = f
-        self.left = size
-        self.h = hashlib.sha256()
-        self.changed = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        want = self.left if size < 0 else min(size, self.left)
-        if want <= 0:
-            return b""
-        data = b"" if self.changed else self.f.read(want)
-        if len(data) < want:
-            self.changed = True
-            data += bytes(want - len(data))
-        self.left -= want
-        self.h.update(data)
-        return data
-
-    def finish(self) -> None:
-        """Note a file that grew past what was sent."""
-        if not self.changed and self.f.read(1):
-            self.changed = True
-
-
-def _parents_safe(root: Path, path: str, safe_dirs: set[str]) -> bool:
-    """Say whether every parent of ``path`` is a real directory (each checked once per push)."""
-    parts = path.split("/")[:-1]
-    for i in range(len(parts)):
-        rel = "/".join(parts[:i + 1])
-        if rel in safe_dirs:
-            continue
-        try:
-            if not stat.S_ISDIR(os.lstat(f"{root}/{rel}").st_mode):
-                return False
-        except OSError:
-            return False
-        safe_dirs.add(rel)
-    return True
-
-
-def _add(tar: tarfile.TarFile, item: PushItem, safe_dirs: set[str],
-         ) -> tuple[Entry, RemoteStat | None, os.stat_result | None] | None:
-    """Add one local path to the push tar; None if it vanished or cannot be read.
-
-    Nothing is read through a symlinked parent (the walk never enters one;
-    this catches a swap since), nor any file but a regular one.
-    """
-    if not _parents_safe(item.root, item.path, safe_dirs):
-        return None
-    full = item.full
-    try:
-        st = os.lstat(full)
-        info = tarfile.TarInfo(item.path)
-        info.mtime = int(st.st_mtime)  # GNU headers: whole seconds, as the pod then reports
-        info.mode = st.st_mode & PERMISSION_BITS
-        if stat.S_ISLNK(st.st_mode):
-            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
-            tar.addfile(info)
-            return Entry(Kind.LINK, 0, digest_bytes(info.linkname.encode())), None, st
-        if stat.S_ISDIR(st.st_mode):
-            info.type = tarfile.DIRTYPE
-            tar.addfile(info)
-            return Entry(Kind.DIR, info.mode), None, st
-        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        info.size = st.st_size
-        info.mtime = int(st.st_mtime)
-        info.mode = st.st_mode & PERMISSION_BITS
-        reader = _Exact(f, st.st_size)
-        tar.addfile(info, reader)
-        reader.finish()
-    entry = Entry(Kind.FILE, info.mode, reader.h.hexdigest())
-    return entry, RemoteStat(st.st_size, float(info.mtime)), None if reader.changed else st
