@@ -261,3 +261,29 @@ def test_initial_sync_records_what_a_full_read_sees_and_the_next_round_sends_not
     again = sync.sync_now()
     assert again.changed == 0 and not again.conflicts
     assert pod.sh("stat -c %i src/deep/a.py") == inode
+
+
+def test_an_initial_push_is_one_round_and_the_pod_then_holds_what_the_index_says(
+        pod: SyncPod, sync: BuiltinSync) -> None:
+    """A round that only sent local files, each whole, ends ``sync_now``: no second scan."""
+    ws = pod.workspace
+    for i in range(300):
+        (ws / f"d{i % 7}").mkdir(exist_ok=True)
+        (ws / f"d{i % 7}" / f"f{i}").write_text(f"file {i}\n")
+    (ws / "lnk").symlink_to("d0/f0")
+
+    result = sync.sync_now()
+    assert result.pushed == 300 + 7 + 1 and result.unsent == 0
+    assert sync.files.read_status()["rounds"] == 1
+    listing = pod.sh("find . -path ./.paude -prune -o -type f -printf '%p %s %T@\\n'")
+    assert len(listing.splitlines()) == 300
+    index = load_index(sync.files.index)
+    for line in listing.splitlines():  # what a second round's scan would compare
+        path, size, mtime = line.split(" ")
+        rec = index.records[path.removeprefix("./")]
+        assert rec.remote is not None and rec.remote.size == int(size)
+        assert abs(rec.remote.mtime - float(mtime)) < 1e-6
+        assert rec.entry == local.read_entry(ws, path.removeprefix("./"))[0]  # type: ignore[index]
+    again = sync.sync_now()
+    assert again.changed == 0
+    assert sync.files.read_status()["rounds"] == 2

@@ -6,6 +6,7 @@ import pytest
 
 from paude.errors import ConfigError
 from paude.sync.paths import Excludes, check_path, is_never_back
+from paude.trust.paths import never_sync_back
 
 
 @pytest.mark.parametrize("path", [
@@ -54,3 +55,13 @@ def test_never_back_matches_whole_components() -> None:
     assert not is_never_back(".git", is_dir=True)
     assert is_never_back(".git")  # a .git file points git anywhere
     assert is_never_back("sub/.git/hooks/x")
+
+
+@pytest.mark.parametrize("path", [
+    "a/b.txt", "paude.json", "sub/paude.json", ".devcontainer/x", ".devcontainer.json",
+    "x.devcontainer", ".git", "sub/.git", ".git/hooks", "m/.git/config", ".gitignore",
+    "a.git/config", "./paude.json", "src/.git/modules/y", "node/.github/w.yml",
+])
+@pytest.mark.parametrize("is_dir", [False, True])
+def test_never_back_answers_as_the_trust_list(path: str, is_dir: bool) -> None:
+    assert is_never_back(path, is_dir=is_dir) == never_sync_back(path, is_dir=is_dir)

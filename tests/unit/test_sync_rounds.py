@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from paude.sync.engine import RoundResult
 from paude.sync.rounds import Action, decide, plan_round
 from paude.sync.state import Entry, Kind
 
@@ -86,3 +87,13 @@ def test_plan_orders_parents_first_deletes_children_first_refs_last() -> None:
     assert order.index("d/e") < order.index("d/e/f")
     assert order.index("old/x") < order.index("old")
     assert order[-2:] == ["old/x", "old"]
+
+
+def test_a_round_of_whole_pushes_settles_anything_else_needs_another() -> None:
+    assert RoundResult().settled and RoundResult(pushed=5).settled
+    assert not RoundResult(pushed=5, unsent=1).settled  # a file changed while it was read
+    assert RoundResult(unsent=1).settled  # nothing changed: another round would do the same
+    assert not RoundResult(pushed=1, pulled=1).settled
+    assert not RoundResult(pushed=1, deleted_remote=1).settled
+    assert not RoundResult(pushed=1, deleted_local=1).settled
+    assert not RoundResult(pushed=1, conflicts=["a: changed on both sides"]).settled

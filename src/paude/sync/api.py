@@ -15,7 +15,7 @@ from paude.sync.remote import Remote
 from paude.sync.state import Index, load_index, write_atomic
 from paude.sync.watch import WatcherEnded
 
-MAX_ROUNDS = 5  # ``sync_now`` repeats rounds until one changes nothing
+MAX_ROUNDS = 5  # ``sync_now`` repeats rounds until one leaves both sides agreeing
 
 
 class SyncEngine(Protocol):
@@ -59,7 +59,11 @@ class BuiltinSync:
         return stop(self.files)
 
     def sync_now(self, *, force: bool = False, progress: Progress | None = None) -> RoundResult:
-        """Pause the background sync, run rounds until nothing changes, resume it."""
+        """Pause the background sync, run rounds until both sides agree, resume it.
+
+        A round that only sent local files, each whole (an initial sync),
+        settles it: a second full scan of both trees would find nothing.
+        """
         was_running = self.stop()
         write_atomic(self.files.spec, json.dumps(self.spec.to_json(), indent=1))
         total = RoundResult()
@@ -70,7 +74,7 @@ class BuiltinSync:
                     result = engine.full_round(force=force, progress=progress)
                     _add(total, result)
                     _record(self.files, "sync", result, engine.index)
-                    if result.changed == 0:
+                    if result.settled:
                         break
         finally:
             if was_running:
@@ -94,6 +98,7 @@ def _add(total: RoundResult, r: RoundResult) -> None:
     total.deleted_local += r.deleted_local
     total.deleted_remote += r.deleted_remote
     total.conflicts += r.conflicts
+    total.unsent += r.unsent
 
 
 def _record(files: SyncFiles, kind: str, r: RoundResult, index: Index,

@@ -36,11 +36,24 @@ class RoundResult:
     deleted_local: int = 0
     deleted_remote: int = 0
     conflicts: list[str] = field(default_factory=list)
+    unsent: int = 0  # pushes not sent whole (vanished, unsafe, or changed while read)
 
     @property
     def changed(self) -> int:
         """How many paths the round changed on either side."""
         return self.pushed + self.pulled + self.deleted_local + self.deleted_remote
+
+    @property
+    def settled(self) -> bool:
+        """Say whether a round left both sides agreeing, so another would change nothing.
+
+        True when it changed nothing, or only sent local paths, each whole:
+        the pod then holds exactly what the index records. (A change made
+        while the round ran is the next round's, as for any round.)
+        """
+        only_whole_pushes = (self.pulled == self.deleted_local == self.deleted_remote
+                             == self.unsent == 0 and not self.conflicts)
+        return self.changed == 0 or only_whole_pushes
 
 
 class Engine:
@@ -198,9 +211,12 @@ class Engine:
               progress: Progress | None) -> None:
         total = len(pushes)
         report = (lambda n: progress(n, total)) if progress else None
-        for path, (entry, rstat, st) in self.remote.push(pushes, report).items():
+        sent = self.remote.push(pushes, report)
+        for path, (entry, rstat, st) in sent.items():
             self.index.records[path] = Record(entry, local.local_stat(st) if st else None, rstat)
             result.pushed += 1
+            result.unsent += st is None
+        result.unsent += total - len(sent)
 
     def _delete_remote(self, deletes: list[Decision], remote_side: RemoteSide,
                        result: RoundResult) -> None:
