@@ -14,7 +14,8 @@
 # `up` prints KEY=VALUE lines (also in $STATE/node/node.env): REAL_NODE,
 # REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD, REGISTRY_AUTH_FILE,
 # REGISTRY_CERT_DIR, NODE_IP, POD_CIDR, DNS_IP, NODE_HOSTS, ...
-# Everything it starts is recorded by pid in $STATE/node/pids; `down` stops
+# Everything it starts is recorded by pid in /run/paude-node/pids (outside
+# $STATE, so that a removed state directory orphans no daemon); `down` stops
 # those, removes the pods' sandboxes, mounts, network namespaces, cgroups,
 # the bridge, the KUBE-* iptables chains and ipsets, and $STATE/node.
 set -euo pipefail
@@ -37,7 +38,9 @@ lock_machine() {
 # Paths of one cluster's node state.
 set_paths() {
     NODE="$1/node"
-    PIDS="$NODE/pids"
+    # Under /run, not $NODE: if the cluster's state directory is removed
+    # while the node runs, the next up or down still finds its daemons.
+    PIDS="$NODE_RUN/pids"
     LOGS="$NODE/logs"
     SOCK="$NODE_RUN/containerd.sock"
 }
@@ -286,7 +289,7 @@ up() {
     local owner=""
     [[ -f "$NODE_RUN/owner" ]] && owner="$(cat "$NODE_RUN/owner")"
     if [[ -n "$owner" && "$owner" != "$STATE" ]]; then
-        [[ -d "$owner/node/pids" ]] &&
+        [[ -d "$owner/node" ]] &&
             die "the real node belongs to the cluster in $owner (PAUDE_CLUSTER_STATE=$owner tests/cluster/down.sh)"
         log "removing what a vanished cluster ($owner) left of the real node"
         down_node "$owner"
@@ -296,7 +299,9 @@ up() {
         return 0
     fi
     local start=$SECONDS
-    [[ -d "$NODE" ]] && down_node "$STATE"
+    # What is left of an earlier node of this cluster (its state directory
+    # may be gone while its daemons still run: their pids are in $PIDS).
+    if [[ -d "$NODE" || -d "$PIDS" ]]; then down_node "$STATE"; fi
     mkdir -p "$NODE_RUN" "$PIDS" "$LOGS"
     echo "$STATE" >"$NODE_RUN/owner"
     printf '%s\n' "$binaries" >"$NODE/binaries"
