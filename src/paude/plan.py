@@ -86,7 +86,20 @@ class SecretManifest:
     keep_existing: bool = False
 
 
-Step = Argv | Build | File | Manifest | SecretManifest
+@dataclass(frozen=True)
+class EndpointsManifest:
+    """An EndpointSlice applied once the pod it lists is ready; its address is found then.
+
+    ``obj`` holds a placeholder address; the executor waits for the ready pod
+    that Deployment ``deployment`` made and puts that pod in.
+    """
+
+    obj: dict[str, Any]
+    description: str
+    deployment: str
+
+
+Step = Argv | Build | File | Manifest | SecretManifest | EndpointsManifest
 
 # What a Secret's values are rendered as.
 REDACTED = "<redacted>"
@@ -105,7 +118,8 @@ class Plan:
 def render_plan(plan: Plan, *, manifests_as_yaml: bool = True) -> str:
     """Return a human- and diff-friendly text rendering of ``plan``."""
     parts = [render_step(step) for step in plan.steps
-             if manifests_as_yaml or not isinstance(step, Manifest | SecretManifest)]
+             if manifests_as_yaml
+             or not isinstance(step, Manifest | SecretManifest | EndpointsManifest)]
     return "\n".join(parts)
 
 
@@ -121,6 +135,8 @@ def render_step(step: Step) -> str:
         return f"# {step.description}: {step.path}\n{_indent(body)}"
     if isinstance(step, SecretManifest):
         return f"---\n# {step.description}\n" + render_yaml([redact_secret(step.obj)])
+    if isinstance(step, EndpointsManifest):
+        return f"---\n# {step.description}\n" + render_yaml([step.obj])
     return "---\n" + render_yaml([step.obj])
 
 

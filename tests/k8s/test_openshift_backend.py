@@ -22,7 +22,7 @@ from paude.backends.openshift.manifests import build_session_plan
 from paude.backends.openshift.objects import cluster_settings, proxy_auth_name
 from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources, SyncConfig
 from paude.errors import ClusterError, OperationTimeoutError
-from paude.plan import Manifest
+from paude.plan import EndpointsManifest, Manifest
 from paude.runner import SystemRunner
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ pytestmark = pytest.mark.k8s
 IMAGE = "localhost/paude-test:1"  # never pulled: kwok runs no containers
 DOMAINS = (".googleapis.com", "api.anthropic.com")
 SMALL = Resources(requests=Amounts(cpu="100m", memory="128Mi"), limits=Amounts(memory="256Mi"))
-SESSION_KINDS = "statefulsets,pods,secrets,configmaps,services,networkpolicies,deployments"
+SESSION_KINDS = (
+    "statefulsets,pods,secrets,configmaps,services,networkpolicies,deployments,endpointslices"
+)
 
 
 def make_config(namespace: str, **backend: Any) -> PaudeConfig:
@@ -100,8 +102,19 @@ def test_start_converges_lists_and_stops(
     volumes = {v["name"] for v in stored["spec"]["volumes"]}
     assert not any(v.startswith("kube-api-access") for v in volumes)  # no API token
     assert stored["spec"]["securityContext"]["runAsNonRoot"] is True
-    proxy = labelled(cluster, namespace, "paude.io/role=proxy", "deployments,services,configmaps")
-    assert len(proxy) == 3
+    proxy = labelled(cluster, namespace, "paude.io/role=proxy",
+                     "deployments,services,configmaps,endpointslices")  # fmt: skip
+    assert len(proxy) == 4
+    # The proxy Service selects nothing; its one slice lists the Deployment's pod.
+    (slice_name,) = [p.split("/", 1)[1] for p in proxy if p.startswith("EndpointSlice/")]
+    endpoints = cluster.get("endpointslice", slice_name, namespace)
+    assert endpoints is not None and len(endpoints["endpoints"]) == 1
+    target = endpoints["endpoints"][0]["targetRef"]
+    proxy_pod = cluster.get("pod", target["name"], namespace)
+    assert proxy_pod is not None and proxy_pod["metadata"]["uid"] == target["uid"]
+    assert endpoints["endpoints"][0]["addresses"] == [proxy_pod["status"]["podIP"]]
+    assert proxy_pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+    assert "selector" not in cluster.get("service", slice_name, namespace)["spec"]
 
     again = backend.start_session(spec(name))
     assert again.name == name and pod_uid(cluster, namespace, name) == first_uid
@@ -113,7 +126,8 @@ def test_start_converges_lists_and_stops(
         timeout=60,
         what="no session object left",
     )
-    assert labelled(cluster, namespace, "paude.io/role=proxy", "deployments,services") == []
+    assert labelled(cluster, namespace, "paude.io/role=proxy",
+                    "deployments,services,endpointslices") == []  # fmt: skip
     assert labelled(cluster, namespace, "paude.io/role=policy", "networkpolicies") == []
     claims = labelled(cluster, namespace, f"paude.io/session={name}", "persistentvolumeclaims")
     assert claims == [f"PersistentVolumeClaim/paude-{name}-workspace"]
@@ -137,7 +151,7 @@ def test_interrupted_create_converges(cluster: Cluster, namespace: str, as_limit
     backend, _ = make_backend(cluster, config)
     session = backend.start_session(spec(name))
     assert session.status is SessionStatus.RUNNING
-    manifests = [s for s in plan.steps if isinstance(s, Manifest)]
+    manifests = [s for s in plan.steps if isinstance(s, Manifest | EndpointsManifest)]
     # Beside the plan's objects: the proxy's credential Secret, which the start
     # makes once (its password is random, so no plan can hold it) and keeps.
     auth = f"Secret/{proxy_auth_name(spec(name).allowed_domains)}"

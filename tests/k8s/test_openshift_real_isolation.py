@@ -64,6 +64,7 @@ class Session:
         self.home, self.workspace, bindir = root / "home", root / "workspace", root / "bin"
         for d in (self.home / ".config" / "paude", self.workspace, bindir):
             d.mkdir(parents=True)
+        self.model_env: dict[str, str] = {}  # a model credential, for a gateway
         self.kubectl = bindir / "kubectl"
         self.kubectl.symlink_to(cluster.kubectl)
         self.allowed = f"server.{self.ns}.svc.cluster.local"
@@ -241,3 +242,148 @@ def test_without_networkpolicy_the_proxy_wants_its_credential_and_no_agent_start
         claim = session.cluster.get("pvc", "paude-second-workspace", session.ns)
         assert claim is None or claim["metadata"].get("deletionTimestamp")  # going
     assert session.paude("stop", "first").returncode == 0
+
+
+# Records every connection it accepts (its log), then closes it.
+RECORDER = ("require('net').createServer((s) => { console.log('conn from ' + s.remoteAddress);"
+            " s.destroy(); }).listen(Number(process.argv[1]))")
+REQUESTS = 40
+
+
+def recorder_pod(image: str, namespace: str, name: str, labels: dict[str, str],
+                 port: int) -> dict[str, Any]:  # fmt: skip
+    return probe_pod(image, namespace, name, labels, ["node", "-e", RECORDER, str(port)])
+
+
+def only_slice(session: Session, service: str) -> dict[str, Any]:
+    """The one EndpointSlice of ``service`` (every slice naming it is listed)."""
+    (found,) = json.loads(session.cluster.run(
+        "get", "endpointslices", "-n", session.ns, "-l", f"kubernetes.io/service-name={service}",
+        "-o", "json").stdout)["items"]  # fmt: skip
+    return dict(found)
+
+
+def deployments_pod(session: Session, deployment: str) -> dict[str, Any]:
+    """The ready pod Deployment ``deployment`` made, by owners: pod -> ReplicaSet -> it."""
+    dep = session.cluster.get("deployment", deployment, session.ns)
+    assert dep is not None
+    pods = json.loads(session.cluster.run("get", "pods", "-n", session.ns, "-o", "json").stdout)
+    for pod in pods["items"]:
+        (ref,) = pod["metadata"].get("ownerReferences") or [{"kind": "none"}]
+        if ref["kind"] != "ReplicaSet" or pod["metadata"].get("deletionTimestamp"):
+            continue
+        rs = session.cluster.get("replicaset", ref["name"], session.ns)
+        ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
+        if rs and rs["metadata"]["ownerReferences"][0]["uid"] == dep["metadata"]["uid"] \
+                and ready and ready[0]["status"] == "True":
+            return dict(pod)
+    pytest.fail(f"no ready pod of Deployment {deployment}")
+
+
+def assert_slice_lists_only(session: Session, service: str, pod: dict[str, Any]) -> None:
+    found = only_slice(session, service)
+    assert found["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "paude.io"
+    assert [(e["addresses"], e["targetRef"]["uid"]) for e in found["endpoints"]] == \
+        [([pod["status"]["podIP"]], pod["metadata"]["uid"])], found
+
+
+def connections(session: Session, pod: str) -> list[str]:
+    log = session.cluster.run("logs", "-n", session.ns, pod).stdout
+    return [line for line in log.splitlines() if line.startswith("conn from")]
+
+
+@pytest.fixture
+def gateway_session(session: Session, real_node: RealNode, tmp_path: Path) -> Session:
+    """``session`` with the gateway image beside the others and a TLS model stand-in."""
+    from test_openshift_real_gateway import issue_server_cert, push_images, standin_objects
+
+    image = push_images(real_node)
+    host = f"standin.{session.ns}.svc.cluster.local"
+    cert, key = issue_server_cert(host, tmp_path)
+    session.cluster.apply(*standin_objects(session.ns, image, cert, key))
+    session.cluster.wait_pod_running(session.ns, "standin", timeout=180)
+    config_file = session.home / ".config" / "paude" / "paude.json"
+    config = json.loads(config_file.read_text())
+    config["backend"]["image"] = image
+    config_file.write_text(json.dumps(config))
+    session.model_env = {"ANTHROPIC_API_KEY": "sk-ant-endpoints-test",
+                         "ANTHROPIC_BASE_URL": f"https://{host}"}  # fmt: skip
+    return session
+
+
+def test_pods_given_the_proxys_and_gateways_labels_are_never_their_endpoints(
+    gateway_session: Session,
+) -> None:
+    s = gateway_session
+    out = run_paude(s.workspace, s.home, s.kc, s.kubectl, "--backend", "openshift", "--name",
+                    "ep", "--detach", env_extra=s.model_env)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    agent = "paude-ep-0"
+    proxy_svc = json.loads(s.cluster.run("get", "service", "-n", s.ns, "-l",
+                                         "paude.io/role=proxy", "-o", "json").stdout)["items"][0]
+    proxy_name = proxy_svc["metadata"]["name"]
+    gateway_name = "paude-ep-gateway"
+    # Impostors the limited user makes: every label the proxy's and gateway's
+    # Services would have selected, listening on their ports, recording each
+    # connection. (Not the ReplicaSet's pod-template-hash: it would adopt the
+    # copy; tests/unit/test_openshift_endpoints.py shows an adopted copy is
+    # still not listed.)
+    proxy_pod, gateway_pod = deployments_pod(s, proxy_name), deployments_pod(s, gateway_name)
+    keep = ("app.kubernetes.io/managed-by", "paude.io/role", "paude.io/proxy", "paude.io/session")
+    for name, pod, port in (("fake-proxy", proxy_pod, PROXY_PORT),
+                            ("fake-gateway", gateway_pod, 8080)):  # fmt: skip
+        copied = {k: v for k, v in pod["metadata"]["labels"].items() if k in keep}
+        s.cluster.apply(recorder_pod(s.images.agent, s.ns, name, copied, port), kubeconfig=s.kc)
+    fakes = {n: s.cluster.wait_pod_running(s.ns, n, timeout=120)["status"]["podIP"]
+             for n in ("fake-proxy", "fake-gateway")}  # fmt: skip
+    # The agent's policies let it reach them directly (their labels), and they record it.
+    for name, port in (("fake-proxy", PROXY_PORT), ("fake-gateway", 8080)):
+        s.in_pod(agent, f"curl -s --max-time 10 http://{fakes[name]}:{port}/")
+        s.cluster.wait_for(lambda n=name: connections(s, n), timeout=60,
+                           what=f"the agent's direct connection at {name}")  # fmt: skip
+    seen = {n: len(connections(s, n)) for n in fakes}
+
+    # Many requests through the proxy's and the gateway's ClusterIPs: all
+    # answered by paude's pods, none reaches an impostor.
+    url = f"http://{s.allowed}/"
+    loop = f"for i in $(seq {REQUESTS}); do curl -s -o /dev/null -w '%{{http_code}} ' --max-time 20"
+    via_proxy = s.in_pod(agent, f"{loop} {url}; done")
+    assert via_proxy.stdout.split() == ["200"] * REQUESTS, via_proxy
+    model = ('-X POST -H "content-type: application/json" -H "x-api-key: placeholder"'
+             ' -d "{}" "$ANTHROPIC_BASE_URL/v1/messages"')
+    via_gateway = s.in_pod(agent, f"{loop} {model}; done")
+    assert via_gateway.stdout.split() == ["200"] * REQUESTS, via_gateway
+    assert {n: len(connections(s, n)) for n in fakes} == seen
+    # Each Service has exactly one slice, paude's, listing its Deployment's pod.
+    assert_slice_lists_only(s, proxy_name, proxy_pod)
+    assert_slice_lists_only(s, gateway_name, gateway_pod)
+
+    # The proxy pod is replaced (the Deployment makes a new one, a new
+    # address): until paude enters the session again its slice points at the
+    # old pod; `paude exec` re-points it and the agent reaches the proxy again.
+    s.cluster.run("delete", "pod", "-n", s.ns, proxy_pod["metadata"]["name"], "--wait=true",
+                  timeout=120)  # fmt: skip
+    new_pod = s.cluster.wait_for(
+        lambda: (p := deployments_pod_or_none(s, proxy_name)) and
+        p["metadata"]["uid"] != proxy_pod["metadata"]["uid"] and p,
+        timeout=180, what="the proxy Deployment's new pod ready")  # fmt: skip
+    stale = s.in_pod(agent, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 {url}")
+    assert stale.stdout != "200", stale  # its old address answers no more
+    again = s.paude("exec", "ep", "--", "curl", "-s", "--max-time", "20", url)
+    assert again.returncode == 0 and again.stdout == "ok-from-server", again
+    assert_slice_lists_only(s, proxy_name, new_pod)
+    assert {n: len(connections(s, n)) for n in fakes} == seen
+
+    assert s.paude("stop", "ep").returncode == 0
+    s.cluster.wait_for(lambda: not [o for o in s.labelled("ep") if not o.startswith("pod/")]
+                       or None, timeout=60, what="nothing of session ep left")  # fmt: skip
+    left = s.cluster.run("get", "endpointslices", "-n", s.ns, "-l",
+                         "app.kubernetes.io/managed-by=paude", "-o", "name").stdout
+    assert left.strip() == "", left
+
+
+def deployments_pod_or_none(session: Session, deployment: str) -> dict[str, Any] | None:
+    try:
+        return deployments_pod(session, deployment)
+    except pytest.fail.Exception:
+        return None

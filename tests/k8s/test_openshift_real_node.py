@@ -31,7 +31,9 @@ pytestmark = pytest.mark.k8s
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 300
 SERVER = "require('http').createServer((q, r) => r.end('ok-from-server')).listen(8080)"
-SESSION_KINDS = "statefulsets,pods,secrets,configmaps,services,networkpolicies,deployments"
+SESSION_KINDS = (
+    "statefulsets,pods,secrets,configmaps,services,networkpolicies,deployments,endpointslices"
+)
 
 
 def run_paude(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,22 @@ class FakeKube:
             template = obj["spec"]["template"]["metadata"]
             pod = {"kind": "Pod", "metadata": {**template, "name": f"{key[1]}-0"}, "status": READY}
             self.objects[("Pod", f"{key[1]}-0")] = pod
-        if obj["kind"] == "Deployment":
+        if obj["kind"] == "Deployment":  # its ReplicaSet makes a pod of its template
             stored["status"] = {"readyReplicas": 1}
+            stored["metadata"]["uid"] = f"uid-{key[1]}"
+            rs = {"kind": "ReplicaSet", "metadata": {"name": f"{key[1]}-rs", "uid": f"rs-{key[1]}",
+                  "ownerReferences": [{"kind": "Deployment", "controller": True,
+                                       "uid": f"uid-{key[1]}"}]}}  # fmt: skip
+            self.objects[("ReplicaSet", rs["metadata"]["name"])] = rs
+            template = obj["spec"]["template"]
+            self.objects[("Pod", f"{key[1]}-rs-x")] = {
+                "kind": "Pod", "spec": template["spec"],
+                "status": {**READY, "podIP": "10.1.0.9"},
+                "metadata": {**template["metadata"], "name": f"{key[1]}-rs-x",
+                             "namespace": self.namespace, "uid": f"pod-{key[1]}",
+                             "ownerReferences": [{"kind": "ReplicaSet", "controller": True,
+                                                  "name": f"{key[1]}-rs", "uid": f"rs-{key[1]}"}]},
+            }  # fmt: skip
         if obj["kind"] == "Service":  # the API server assigns the address
             stored["spec"] = {**obj["spec"], "clusterIP": "10.0.0.77"}
         return stored
@@ -60,6 +75,9 @@ class FakeKube:
         self.objects.pop((kind, name), None)
         if kind == "StatefulSet":
             self.objects.pop(("Pod", f"{name}-0"), None)
+        if kind == "Deployment":  # the garbage collector: its ReplicaSet and pod
+            self.objects.pop(("ReplicaSet", f"{name}-rs"), None)
+            self.objects.pop(("Pod", f"{name}-rs-x"), None)
 
     def wait_pod_ready(
         self,
@@ -68,9 +86,12 @@ class FakeKube:
         labels: dict[str, str] | None = None,
         owner: tuple[str, str],
         timeout: float,
+        until: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
         self.waited.append(name or owner[1])
-        return {"status": READY}
+        if until is None:
+            return {"status": READY}
+        return next(pod for pod in self.list_objects("v1", "Pod", labels or {}) if until(pod))
 
 
 def make(kube: FakeKube, runner: RecordingRunner | None = None) -> OpenShiftBackend:
@@ -101,8 +122,12 @@ def test_start_applies_policies_first_and_returns_running_session() -> None:
     assert kube.applied[1].startswith("Secret/paude-proxy-") and kube.applied[1].endswith("-auth")
     assert (
         kube.applied[2].startswith("NetworkPolicy/")
-        and kube.applied[-1] == "StatefulSet/paude-demo"
+        and kube.applied[-2] == "StatefulSet/paude-demo"
     )
+    # Then the proxy Service's one endpoint: the pod its Deployment made.
+    assert kube.applied[-1].startswith("EndpointSlice/paude-proxy-")
+    (endpoint,) = kube.objects[("EndpointSlice", kube.applied[-1].split("/")[1])]["endpoints"]
+    assert endpoint["addresses"] == ["10.1.0.9"] and endpoint["targetRef"]["uid"].startswith("pod-")
 
 
 def test_the_proxy_credential_is_made_once_and_kept_for_the_agents_that_use_it() -> None:

@@ -53,6 +53,7 @@ def running(kube: LogKube, name: str = "demo", domains: tuple[str, ...] = ("pypi
     make(kube).start_session(spec(name, domains))
     kube.objects[("Pod", f"paude-{name}-0")]["status"] = {**READY, "podIP": AGENT_IP}
     pid = proxy_name(Allowlist.parse(domains)).removeprefix("paude-proxy-")
+    kube.objects.pop(("Pod", f"paude-proxy-{pid}-rs-x"))  # the fake's: this test's pod instead
     kube.objects[("Pod", "proxy-pod-1")] = {
         "kind": "Pod", "status": READY,
         "metadata": {"name": "proxy-pod-1", "labels": {
@@ -133,6 +134,8 @@ def test_a_session_without_proxy_has_nothing_to_show() -> None:
 def test_a_stopped_proxy_is_an_error_with_a_hint() -> None:
     kube = LogKube()
     make(kube).start_session(spec("demo", ("pypi.org",)))
+    for key in [k for k in kube.objects if k[0] == "Pod" and k[1].startswith("paude-proxy-")]:
+        del kube.objects[key]  # its pod is gone
     with pytest.raises(PaudeError, match="is not running") as err:
         make(kube).session_proxy("demo").blocked()
     assert err.value.hint and "paude --backend openshift --detach" in err.value.hint

@@ -50,6 +50,10 @@ class SessionEntry(ABC):
         """OPTIONAL. Raise a backend's own reason a found session cannot be entered."""
         del session
 
+    def _repair_entry(self, session: Session) -> None:
+        """OPTIONAL. Make a running session's parts reachable again before entering it."""
+        del session
+
     def _prepare_attach(self, session: Session) -> None:
         """OPTIONAL. Make a running (or degraded) session whole before attaching to it."""
         del session
@@ -63,7 +67,9 @@ class SessionEntry(ABC):
         """
         session = require_session(self.find_session(name), name)
         self._refuse_entry(session)
-        return require_session(session, name, running=True)
+        session = require_session(session, name, running=True)
+        self._repair_entry(session)
+        return session
 
     def attach_session(self, name: str) -> int:
         """Hand the terminal to the session's tmux (replaces this process)."""

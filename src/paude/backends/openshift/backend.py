@@ -22,7 +22,6 @@ from paude.backends.base import (
 from paude.backends.entry import SessionEntry
 from paude.backends.openshift import sync
 from paude.backends.openshift.exec import build_attach_argv, build_exec_argv, pick_kube_cli
-from paude.backends.openshift.gateway import has_gateway
 from paude.backends.openshift.imageregistry import resolve_target
 from paude.backends.openshift.images import (
     SessionImages,
@@ -38,7 +37,6 @@ from paude.backends.openshift.manifests import (
 from paude.backends.openshift.objects import (
     LABEL_PROXY,
     ROLE_AGENT,
-    ROLE_GATEWAY,
     ROLE_PROXY,
     ROLE_STORAGE,
     SCC_API,
@@ -46,13 +44,11 @@ from paude.backends.openshift.objects import (
     agent_name,
     agent_pod_name,
     cluster_settings,
-    gateway_name,
-    proxy_id,
-    proxy_name,
     selector_labels,
     workspace_claim,
 )
 from paude.backends.openshift.resume import resume_if_stopped
+from paude.backends.openshift.slices import SliceWriter
 from paude.backends.openshift.staleness import stale_credentials
 from paude.backends.openshift.startplan import build_start_plan
 from paude.backends.openshift.status import build_session, build_stopped_session
@@ -63,7 +59,7 @@ from paude.errors import (
     SyncOffError,
 )
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY, validate_session_name
-from paude.plan import Manifest, Plan, SecretManifest, log_step
+from paude.plan import EndpointsManifest, Manifest, Plan, SecretManifest, log_step
 from paude.runner import TIMEOUT_CREATE, Runner
 from paude.sync import SyncSpec
 
@@ -77,6 +73,7 @@ _SESSION_KINDS = (
     ("apps/v1", "StatefulSet"),
     ("apps/v1", "Deployment"),  # its gateway (a proxy's carries no session label)
     ("v1", "Service"),
+    ("discovery.k8s.io/v1", "EndpointSlice"),  # its gateway's
     ("v1", "Secret"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
 )
@@ -85,6 +82,7 @@ _PROXY_KINDS = (
     ("apps/v1", "Deployment"),
     ("v1", "Secret"),  # its credential
     ("v1", "Service"),
+    ("discovery.k8s.io/v1", "EndpointSlice"),
     ("v1", "ConfigMap"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
 )
@@ -178,7 +176,7 @@ class OpenShiftBackend(SessionEntry):
                               cli=self._cli(),
                               target=self._target(spec.name), timeout=self._ready_timeout)
         try:
-            pod = self._wait_ready(spec)
+            pod = self._wait_ready(spec, plan, applied)
         except (ImagePullError, NetworkPolicyError):
             # Nothing half-created stays: a pod that cannot pull, or whose
             # NetworkPolicy is not enforced, never recovers by itself. A
@@ -221,27 +219,30 @@ class OpenShiftBackend(SessionEntry):
                 return  # its users already hold these values
         self._api.apply(step.obj)
 
-    def _wait_ready(self, spec: SessionSpec) -> dict[str, Any]:
-        """Wait for the agent pod, then (restricted) for its proxy: the agent needs it at once."""
+    def _wait_ready(self, spec: SessionSpec, plan: Plan,
+                    applied: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+        """Wait for the agent pod, then point the proxy's and gateway's Services at their pods.
+
+        The agent needs both at once (its first request, its first model call).
+        """
         self.reporter.info(f"Waiting for the pod {agent_pod_name(spec.name)}")
         owner = ("StatefulSet", agent_name(spec.name))
         pod = self._api.wait_pod_ready(
             agent_pod_name(spec.name), owner=owner, timeout=self._ready_timeout
         )
-        if not spec.allow_network:
-            proxy = proxy_name(spec.allowed_domains)
-            self._api.wait_pod_ready(
-                labels=selector_labels(ROLE_PROXY, proxy=proxy_id(spec.allowed_domains)),
-                owner=("Deployment", proxy),
-                timeout=self._ready_timeout,
-            )
-        if has_gateway(spec):  # the agent's first model call must find it listening
-            self._api.wait_pod_ready(
-                labels=selector_labels(ROLE_GATEWAY) | {LABEL_SESSION: spec.name},
-                owner=("Deployment", gateway_name(spec.name)),
-                timeout=self._ready_timeout,
-            )
+        deployments = {o["metadata"]["name"]: o for o in applied if o["kind"] == "Deployment"}
+        for step in plan.steps:
+            if isinstance(step, EndpointsManifest):
+                self._slices.write(step, deployments.get(step.deployment))
         return pod
+
+    @property
+    def _slices(self) -> SliceWriter:
+        return SliceWriter(self._api, self.reporter, timeout=self._ready_timeout)
+
+    def _repair_entry(self, session: Session) -> None:
+        """A replaced proxy or gateway pod has a new address: point its Service at it."""
+        self._slices.repair(session.name, self._settings())
 
     def _prepare_attach(self, session: Session) -> None:
         """The workspace sync runs while anyone is attached: start it if it stopped."""

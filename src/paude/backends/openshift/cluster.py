@@ -56,7 +56,8 @@ def build_export(
     objs: list[dict[str, Any]] = []
     if admin:
         objs += [build_role(namespace), build_admin_agent_policy(), build_admin_proxy_policy()]
-    return objs + build_session_objects(spec, settings)
+    # No paude writes an exported session's endpoints: its Services select by label.
+    return objs + build_session_objects(spec, settings, by_labels=True)
 
 
 def pin_images(

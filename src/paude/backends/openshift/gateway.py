@@ -156,15 +156,24 @@ def build_gateway_deployment(spec: SessionSpec, settings: ClusterSettings) -> di
     }
 
 
-def build_gateway_service(spec: SessionSpec, settings: ClusterSettings) -> dict[str, Any]:
-    """Return the ClusterIP Service in front of the session's gateway pod."""
+def build_gateway_service(
+    spec: SessionSpec, settings: ClusterSettings, *, by_labels: bool = False
+) -> dict[str, Any]:
+    """Return the ClusterIP Service in front of the session's gateway pod.
+
+    No selector, as the proxy's (:func:`paude.backends.openshift.proxy.build_proxy_service`):
+    paude writes its endpoint; ``by_labels`` (an export) selects by label.
+    """
     port = {"name": "gateway", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT,
             "protocol": "TCP"}
+    service_spec: dict[str, Any] = {"type": "ClusterIP"}
+    if by_labels:
+        service_spec["selector"] = _gateway_labels(spec.name)
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(gateway_name(spec.name), settings, _gateway_labels(spec.name)),
-        "spec": {"type": "ClusterIP", "selector": _gateway_labels(spec.name), "ports": [port]},
+        "spec": {**service_spec, "ports": [port]},
     }
 
 
@@ -207,12 +216,15 @@ def build_agent_gateway_policy(spec: SessionSpec, settings: ClusterSettings) -> 
                         egress=True)
 
 
-def build_gateway_objects(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
+def build_gateway_objects(
+    spec: SessionSpec, settings: ClusterSettings, *, by_labels: bool = False
+) -> list[dict[str, Any]]:
     """Return the gateway's objects in apply order (none without a gateway)."""
     if not has_gateway(spec):
         return []
     return [build_gateway_policy(spec, settings), build_agent_gateway_policy(spec, settings),
-            build_gateway_deployment(spec, settings), build_gateway_service(spec, settings)]
+            build_gateway_deployment(spec, settings),
+            build_gateway_service(spec, settings, by_labels=by_labels)]
 
 
 def gateway_host_aliases() -> list[dict[str, Any]]:

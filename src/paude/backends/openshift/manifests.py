@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from paude.backends.base import SessionSpec
+from paude.backends.openshift.endpoints import build_endpoints_step
 from paude.backends.openshift.gateway import (
     build_gateway_objects,
     gateway_host_aliases,
@@ -74,7 +75,7 @@ from paude.facts import (
 )
 from paude.gateway.policy import GATEWAY_HOST
 from paude.naming import LABEL_NETWORK, LABEL_WORKSPACE
-from paude.plan import Manifest, Plan
+from paude.plan import EndpointsManifest, Manifest, Plan
 
 YOLO_FLAG = "--dangerously-skip-permissions"
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
@@ -261,11 +262,13 @@ def build_agent_statefulset(spec: SessionSpec, settings: ClusterSettings) -> dic
     }
 
 
-def build_network_objects(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
+def build_network_objects(
+    spec: SessionSpec, settings: ClusterSettings, *, by_labels: bool = False
+) -> list[dict[str, Any]]:
     """Return the policies and proxy objects of a session.
 
     An ``--allow-network`` session gets no proxy and open egress, but still
-    accepts no ingress.
+    accepts no ingress. ``by_labels``: see :func:`build_session_objects`.
     """
     if spec.allow_network:
         return [build_open_agent_policy(spec.name, settings)]
@@ -276,22 +279,27 @@ def build_network_objects(spec: SessionSpec, settings: ClusterSettings) -> list[
     objs += [
         build_proxy_configmap(domains, settings),
         build_proxy_deployment(domains, settings),
-        build_proxy_service(domains, settings),
+        build_proxy_service(domains, settings, by_labels=by_labels),
     ]
     return objs
 
 
-def build_session_objects(spec: SessionSpec, settings: ClusterSettings) -> list[dict[str, Any]]:
+def build_session_objects(
+    spec: SessionSpec, settings: ClusterSettings, *, by_labels: bool = False
+) -> list[dict[str, Any]]:
     """Return every object of a session, in apply order.
 
     Policies come first so the agent pod never exists without them (lightkube's
     ``sort_objects`` ranks NetworkPolicies with pods, hence our own order); the
     StatefulSet comes last because its pod needs the PVC, proxy, gateway and
     policies (and the proxy's and gateway's Service addresses).
+
+    ``by_labels``: the proxy's and gateway's Services select their pods by
+    label (an export: no paude is there to write their endpoints).
     """
     return [
-        *build_network_objects(spec, settings),
-        *build_gateway_objects(spec, settings),
+        *build_network_objects(spec, settings, by_labels=by_labels),
+        *build_gateway_objects(spec, settings, by_labels=by_labels),
         build_workspace_claim(spec, settings),
         build_agent_statefulset(spec, settings),
     ]
@@ -323,13 +331,19 @@ def with_proxy_address(obj: dict[str, Any], address: str) -> dict[str, Any]:
     return out
 
 
+def _service_role(obj: dict[str, Any]) -> str | None:
+    """Return "proxy" or "gateway" for those Services (paude writes their endpoints)."""
+    if obj.get("kind") != "Service":
+        return None
+    if obj["metadata"].get("labels", {}).get(LABEL_PROXY):
+        return "proxy"
+    return "gateway" if is_gateway_service(obj) else None
+
+
 def service_address(applied: dict[str, Any]) -> dict[str, str]:
     """Return ``{"proxy" or "gateway": ClusterIP}`` for an applied Service of those, else ``{}``."""
-    if applied.get("kind") != "Service":
-        return {}
-    if applied["metadata"].get("labels", {}).get(LABEL_PROXY):
-        return {"proxy": proxy_address(applied)}
-    return {"gateway": proxy_address(applied)} if is_gateway_service(applied) else {}
+    role = _service_role(applied)
+    return {role: proxy_address(applied)} if role else {}
 
 
 def with_addresses(obj: dict[str, Any], addresses: dict[str, str]) -> dict[str, Any]:
@@ -342,10 +356,15 @@ def with_addresses(obj: dict[str, Any], addresses: dict[str, str]) -> dict[str, 
 
 
 def build_session_plan(spec: SessionSpec, settings: ClusterSettings) -> Plan:
-    """Return the session's objects as ``Manifest`` steps in apply order."""
-    steps = [
-        Manifest(obj, f"{obj['kind']} {obj['metadata']['name']}")
-        for obj in build_session_objects(spec, settings)
+    """Return the session's objects as ``Manifest`` steps in apply order.
+
+    Then the proxy's and gateway's EndpointSlices, written once their pods
+    are ready (:mod:`paude.backends.openshift.endpoints`).
+    """
+    objs = build_session_objects(spec, settings)
+    steps: list[Manifest | EndpointsManifest] = [
+        Manifest(obj, f"{obj['kind']} {obj['metadata']['name']}") for obj in objs
     ]
+    steps += [build_endpoints_step(obj, settings) for obj in objs if _service_role(obj)]
     return Plan(tuple(steps))
 

@@ -135,7 +135,12 @@ def proxy_id(allowlist: Allowlist) -> str:
 
 def proxy_name(allowlist: Allowlist) -> str:
     """Return the name of the Deployment, Service and ConfigMap of an allowlist's proxy."""
-    return f"paude-proxy-{proxy_id(allowlist)}"
+    return proxy_object_name(proxy_id(allowlist))
+
+
+def proxy_object_name(pid: str) -> str:
+    """Return :func:`proxy_name` from the proxy's id (the ``paude.io/proxy`` label)."""
+    return f"paude-proxy-{pid}"
 
 
 def proxy_auth_name(domains: Allowlist) -> str:

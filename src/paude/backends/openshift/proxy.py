@@ -233,24 +233,30 @@ def build_proxy_deployment(domains: Allowlist, settings: ClusterSettings) -> dic
     }
 
 
-def build_proxy_service(domains: Allowlist, settings: ClusterSettings) -> dict[str, Any]:
-    """Return the ClusterIP Service on port 3128 in front of the proxy pods.
+def build_proxy_service(
+    domains: Allowlist, settings: ClusterSettings, *, by_labels: bool = False
+) -> dict[str, Any]:
+    """Return the ClusterIP Service on port 3128 in front of the proxy pod.
 
+    It has no selector: paude writes its endpoint, the pod its Deployment
+    made (see :mod:`paude.backends.openshift.endpoints`), so a pod given the
+    proxy's labels never becomes one. ``by_labels`` (an export, where no
+    paude writes endpoints) selects the proxy pods by label instead.
     ``targetPort`` equals the container port because NetworkPolicies match the
     pod's port after the Service's address translation.
     """
     pid = proxy_id(domains)
+    spec: dict[str, Any] = {"type": "ClusterIP"}
+    if by_labels:
+        spec["selector"] = selector_labels(ROLE_PROXY, proxy=pid)
+    spec["ports"] = [
+        {"name": "proxy", "port": PROXY_PORT, "targetPort": PROXY_PORT, "protocol": "TCP"}
+    ]
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(proxy_name(domains), settings, labels(ROLE_PROXY, proxy=pid)),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector_labels(ROLE_PROXY, proxy=pid),
-            "ports": [
-                {"name": "proxy", "port": PROXY_PORT, "targetPort": PROXY_PORT, "protocol": "TCP"}
-            ],
-        },
+        "spec": spec,
     }
 
 

@@ -38,6 +38,17 @@ _RULES: list[dict[str, list[str]]] = [
         "resources": ["statefulsets", "deployments"],
         "verbs": ["get", "list", "watch", "create", "patch", "delete"],
     },
+    # The pods a Deployment made are found by their owner, a ReplicaSet.
+    {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]},
+    # The proxy's and gateway's Services have no selector: paude writes their
+    # EndpointSlices (the usual `edit` role may not, since Kubernetes 1.22), and
+    # deletes an Endpoints object left from when a Service had a selector.
+    {
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+    },
+    {"apiGroups": [""], "resources": ["endpoints"], "verbs": ["get", "delete"]},
     {
         "apiGroups": ["networking.k8s.io"],
         "resources": ["networkpolicies"],
