@@ -338,9 +338,9 @@ def test_pods_given_the_proxys_and_gateways_labels_are_never_their_endpoints(
              for n in ("fake-proxy", "fake-gateway")}  # fmt: skip
     # The agent's policies let it reach them directly (their labels), and they record it.
     for name, port in (("fake-proxy", PROXY_PORT), ("fake-gateway", 8080)):
-        s.in_pod(agent, f"curl -s --max-time 10 http://{fakes[name]}:{port}/")
-        s.cluster.wait_for(lambda n=name: connections(s, n), timeout=60,
-                           what=f"the agent's direct connection at {name}")  # fmt: skip
+        direct = f"curl -s --noproxy '*' --max-time 5 http://{fakes[name]}:{port}/"
+        s.cluster.wait_for(lambda n=name, c=direct: s.in_pod(agent, c) and connections(s, n),
+                           timeout=90, what=f"the agent's direct connection at {name}")  # fmt: skip
     seen = {n: len(connections(s, n)) for n in fakes}
 
     # Many requests through the proxy's and the gateway's ClusterIPs: all
