@@ -18,7 +18,15 @@ from test_openshift_backend import make_backend, make_config, spec
 from conftest import Cluster
 from paude.auth import build_agent_model_env, find_model_auth
 from paude.backends.openshift.client import KubeClient
-from paude.plan import REDACTED, STEP_LOG_ENV, STEP_SEPARATOR, SecretManifest, render_plan
+from paude.backends.openshift.endpoints import POD_ADDRESS_PENDING
+from paude.plan import (
+    REDACTED,
+    STEP_LOG_ENV,
+    STEP_SEPARATOR,
+    EndpointsManifest,
+    SecretManifest,
+    render_plan,
+)
 
 pytestmark = pytest.mark.k8s
 
@@ -65,6 +73,16 @@ def test_steps_applied_equal_the_dry_run(  # noqa: PLR0917 - pytest fixtures
         applied = client.get("v1", "Secret", name)
         assert applied is not None and set(applied["data"]) == set(obj["data"])
         assert all(value != REDACTED for value in applied["data"].values())
+    # The proxy's slice is a step: printed with its pending address, applied with its pod's.
+    slices = [s.obj["metadata"]["name"] for s in plan.steps if isinstance(s, EndpointsManifest)]
+    assert bool(slices) is (case != "unrestricted")
+    for name in slices:
+        found = client.get("discovery.k8s.io/v1", "EndpointSlice", name)
+        assert found is not None, name
+        (endpoint,) = found["endpoints"]
+        pod = client.get("v1", "Pod", endpoint["targetRef"]["name"])
+        assert pod is not None and endpoint["addresses"] == [pod["status"]["podIP"]]
+        assert POD_ADDRESS_PENDING not in endpoint["addresses"]
     if case == "secrets":  # the executor applied the values, not the printed redaction
         env = client.get("v1", "Secret", f"paude-{session.name}-env")
         assert env is not None and env["data"]["GITHUB_TOKEN"] == secrets[
