@@ -369,6 +369,13 @@ def test_pods_given_the_proxys_and_gateways_labels_are_never_their_endpoints(
         timeout=180, what="the proxy Deployment's new pod ready")  # fmt: skip
     stale = s.in_pod(agent, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 {url}")
     assert stale.stdout != "200", stale  # its old address answers no more
+    # A pod given the proxy's labels that cannot pull its image fails nothing
+    # of paude's: the wait for the Deployment's pod ignores it.
+    copied = {k: v for k, v in proxy_pod["metadata"]["labels"].items() if k in keep}
+    broken = probe_pod("127.0.0.1:1/paude-none:1", s.ns, "broken-proxy", copied)
+    s.cluster.apply(broken, kubeconfig=s.kc)
+    s.cluster.wait_for(lambda: pull_failed(s, "broken-proxy"), timeout=120,
+                       what="the broken impostor's pull failure")  # fmt: skip
     again = s.paude("exec", "ep", "--", "curl", "-s", "--max-time", "20", url)
     assert again.returncode == 0 and again.stdout == "ok-from-server", again
     assert_slice_lists_only(s, proxy_name, new_pod)
@@ -380,6 +387,13 @@ def test_pods_given_the_proxys_and_gateways_labels_are_never_their_endpoints(
     left = s.cluster.run("get", "endpointslices", "-n", s.ns, "-l",
                          "app.kubernetes.io/managed-by=paude", "-o", "name").stdout
     assert left.strip() == "", left
+
+
+def pull_failed(session: Session, pod: str) -> bool:
+    found = session.cluster.get("pod", pod, session.ns) or {}
+    states = [c.get("state", {}).get("waiting", {}).get("reason")
+              for c in found.get("status", {}).get("containerStatuses") or []]  # fmt: skip
+    return bool({"ErrImagePull", "ImagePullBackOff"} & set(states))
 
 
 def deployments_pod_or_none(session: Session, deployment: str) -> dict[str, Any] | None:

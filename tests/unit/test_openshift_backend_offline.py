@@ -87,7 +87,9 @@ class FakeKube:
         owner: tuple[str, str],
         timeout: float,
         until: Callable[[dict[str, Any]], bool] | None = None,
+        mine: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
+        del mine  # its pods never fail
         self.waited.append(name or owner[1])
         if until is None:
             return {"status": READY}

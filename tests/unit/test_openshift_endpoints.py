@@ -15,6 +15,7 @@ from paude.backends.openshift.endpoints import (
     SLICE_MANAGER,
     build_endpoint_slice,
     is_deployment_pod,
+    made_by,
     slice_is_current,
     with_pods,
 )
@@ -141,6 +142,18 @@ def test_only_a_ready_pod_of_the_deployments_own_replicaset_and_template_counts(
     admitted["spec"]["volumes"].append({"name": "added", "emptyDir": {}})
     admitted["spec"]["containers"][0]["securityContext"] = {"runAsUser": 1000650000}
     assert is_deployment_pod(admitted, dep, rs)
+
+
+def test_only_the_deployments_own_pods_failures_count_ready_or_not() -> None:
+    dep, rs, pod = deployment_and_pod()
+    pulling = copy.deepcopy(pod)
+    pulling["status"] = {"containerStatuses": [{"state": {"waiting": {"reason": "ErrImagePull"}}}]}
+    assert made_by(pulling, dep, rs) and not is_deployment_pod(pulling, dep, rs)
+    copied = copy.deepcopy(pulling)  # the same labels, no owner: its failure is its own
+    del copied["metadata"]["ownerReferences"]
+    stranger = copy.deepcopy(rs)
+    stranger["metadata"]["ownerReferences"][0]["uid"] = "another-deployment"
+    assert not made_by(copied, dep, None) and not made_by(pulling, dep, stranger)
 
 
 def test_a_slice_is_current_while_its_pod_lives_ready_at_the_same_address() -> None:

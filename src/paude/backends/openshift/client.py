@@ -301,10 +301,13 @@ class KubeClient:
         owner: tuple[str, str],
         timeout: float,
         until: Callable[[dict[str, Any]], bool] | None = None,
+        mine: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
         """Watch pod ``name`` (or the pods matching ``labels``) until one is Running and Ready.
 
         ``until`` replaces "Running and Ready" (e.g. "its container runs").
+        ``mine``: only the failures of pods it accepts are raised (anyone may
+        make a pod with the same labels, one that cannot pull, say).
 
         ``owner`` is the ``(kind, name)`` whose Warning events explain a pod
         that never appears.
@@ -332,7 +335,7 @@ class KubeClient:
                 op, pod = cast(tuple[str, dict[str, Any]], item)
                 seen = op != "DELETED"
                 state = parse_pod_state(pod)
-                if state.error is not None:
+                if state.error is not None and (mine is None or mine(pod)):
                     raise state.error
                 if (until(pod) if until else state.ready) and op != "DELETED":
                     return pod

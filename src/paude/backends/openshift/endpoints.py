@@ -154,12 +154,22 @@ def is_deployment_pod(
 
     ``replicaset`` is the pod's controller (None if it has none or it is gone).
     """
-    if replicaset is None or not _ready(pod):
+    return (made_by(pod, deployment, replicaset) and _ready(pod)
+            and runs_template(pod, deployment["spec"]["template"]))  # fmt: skip
+
+
+def made_by(
+    pod: dict[str, Any], deployment: dict[str, Any], replicaset: dict[str, Any] | None
+) -> bool:
+    """Answer whether ``pod``'s controller is a ReplicaSet whose controller is ``deployment``.
+
+    (A pod the ReplicaSet adopted counts too: see :func:`is_deployment_pod`.)
+    """
+    if replicaset is None:
         return False
     rs_uid = replicaset["metadata"].get("uid")
-    return (_controller_uid(pod, "ReplicaSet") == rs_uid
-            and _controller_uid(replicaset, "Deployment") == deployment["metadata"].get("uid")
-            and runs_template(pod, deployment["spec"]["template"]))  # fmt: skip
+    return bool(_controller_uid(pod, "ReplicaSet") == rs_uid
+                and _controller_uid(replicaset, "Deployment") == deployment["metadata"].get("uid"))
 
 
 def slice_is_current(found: dict[str, Any] | None, pods: dict[str, dict[str, Any]]) -> bool:

@@ -19,6 +19,7 @@ from paude.backends.openshift.endpoints import (
     build_endpoints_step,
     controller_ref,
     is_deployment_pod,
+    made_by,
     slice_is_current,
     with_pods,
 )
@@ -78,6 +79,9 @@ class SliceWriter:
             owner=("Deployment", name),
             timeout=self._timeout,
             until=lambda pod: is_deployment_pod(pod, deployment, owner(pod)),
+            # A pod given the same labels that cannot pull (or start) fails
+            # nothing: only the Deployment's own pods' failures end the wait.
+            mine=lambda pod: made_by(pod, deployment, owner(pod)),
         )
 
     def _drop_other_slices(self, service: str) -> None:
