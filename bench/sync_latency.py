@@ -1,6 +1,7 @@
 """Time paude's workspace sync on the test cluster's real node against raw ``kubectl exec``.
 
 Usage: python bench/sync_latency.py [--changes 50] [--files 10000] [--runs 3]   (root)
+       python bench/sync_latency.py --stand-in [--files 10000] [--runs 3]
 Starts the cluster and its real node (tests/cluster/up.sh --real-node),
 pushes paude's images (bench/openshift_real_node.py), starts an OpenShift
 session with its sync (a namespace whose pods run on the real node) and
@@ -15,7 +16,12 @@ measures, in the same run:
 - ``initial``: the initial sync of a tree of small files into an empty
   directory of the pod's workspace volume (``BuiltinSync.sync_now``, what
   ``paude`` runs at start) against ``tar c | kubectl exec -i ... tar x`` of
-  the same tree.
+  the same tree. The runs alternate which goes first (both get slower
+  over consecutive runs on this machine: always second would bias it).
+
+``--stand-in`` measures only the initial sync, against the podman
+container of tests/podman/sync_pod.py (``podman exec -i`` instead of
+``kubectl exec -i``; no cluster needed).
 
 The pod runs on this machine, so its clock is this machine's clock: a time
 taken in the pod and one taken here are comparable. Prints one JSON object
@@ -50,7 +56,13 @@ from paude.backends.openshift.client import KubeClient  # noqa: E402
 from paude.backends.openshift.objects import AGENT_CONTAINER, agent_pod_name  # noqa: E402
 from paude.config.models import Amounts, BackendConfig, PaudeConfig, Resources  # noqa: E402
 from paude.runner import SystemRunner  # noqa: E402
-from paude.sync import BuiltinSync, ExecTransport, SyncSpec, build_kube_prefix  # noqa: E402
+from paude.sync import (  # noqa: E402
+    BuiltinSync,
+    ExecTransport,
+    SyncSpec,
+    build_kube_prefix,
+    build_podman_prefix,
+)
 
 WAIT_S = 60.0  # one change that has not arrived after this long is a failure
 LAT, PEER = "/workspace/lat", "/workspace/node_modules/peer"  # the peer's dir is not synced
@@ -166,11 +178,11 @@ def make_tree(root: Path, files: int) -> None:
 
 
 def initial(pod: Pod, prefix: tuple[str, ...], tree: Path, runs: int) -> dict[str, Any]:
-    engine, peer = [], []
+    engine, peer, targets = [], [], []
     for run in range(runs):
-        for kind in ("engine", "tar"):
+        for kind in ("engine", "tar") if run % 2 == 0 else ("tar", "engine"):
             target = f"/workspace/init-{kind}-{run}"
-            pod.sh('rm -rf "$1" && mkdir "$1"', target)
+            pod.sh('mkdir "$1"', target)
             start = time.monotonic()
             if kind == "engine":
                 spec = SyncSpec(f"bench-init-{run}", tree, ExecTransport(prefix, target))
@@ -186,7 +198,11 @@ def initial(pod: Pod, prefix: tuple[str, ...], tree: Path, runs: int) -> dict[st
                 peer.append(time.monotonic() - start)
             count = pod.sh('find "$1" -type f -not -path "*/.paude/*" | wc -l', target)
             assert int(count) == sum(1 for p in tree.rglob("*") if p.is_file()), (kind, count)
-            pod.sh('rm -rf "$1"', target)
+            targets.append(target)
+    # Removed only now: for about 30 s after 10,000 deletes, ext4 makes each new
+    # inode scan past the recently deleted ones (recently_deleted(), seen with
+    # perf), so a tree written just after one was removed costs up to 10x more.
+    pod.sh('rm -rf "$@"', *targets)
     out = {"sync_seconds": [round(s, 3) for s in engine],
            "peer_tar_seconds": [round(s, 3) for s in peer]}
     out["sync_over_peer"] = round(statistics.median(engine) / statistics.median(peer), 2)
@@ -198,7 +214,12 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stand-in", action="store_true",
+                        help="only the initial sync, into a podman container (no cluster)")
     args = parser.parse_args()
+    if args.stand_in:
+        print(json.dumps(stand_in(args), indent=2))
+        return
     env = up()
     os.environ["KUBECONFIG"] = env["KUBECONFIG"]
     image = images(env)
@@ -217,6 +238,26 @@ def main() -> None:
             print(json.dumps(run(namespace, image, ws, tree, args), indent=2))
         finally:
             kubectl(env, "delete", "namespace", namespace, "--wait=false")
+
+
+def stand_in(args: argparse.Namespace) -> dict[str, Any]:
+    """The initial sync into the stand-in pod (a podman container), against raw tar."""
+    sys.path.insert(0, str(BENCH.parent / "tests" / "podman"))
+    from sync_pod import ensure_image
+
+    name = f"paude-bench-sync-{os.getpid()}"
+    subprocess.run(["podman", "run", "-d", "--rm", "--label", "paude.io/test=1", "--name", name,
+                    ensure_image(), "sleep", "infinity"], check=True, capture_output=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="paude-bench-sync-") as tmp:
+            os.environ["XDG_STATE_HOME"] = f"{tmp}/state"
+            tree = Path(tmp) / "tree"
+            make_tree(tree, args.files)
+            prefix = build_podman_prefix(name)
+            return {"stand_in": "podman exec -i", "files": args.files,
+                    **initial(Pod(prefix), prefix, tree, args.runs)}
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, check=False)
 
 
 def run(namespace: str, image: str, ws: Path, tree: Path, args: argparse.Namespace,
