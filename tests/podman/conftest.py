@@ -211,6 +211,10 @@ class PaudeCLI:
                                    f"label=paude.io/session={name}", check=False).stdout.split()
             if networks:
                 self.podman("network", "rm", "-f", *networks, check=False)
+            secrets = self.podman("secret", "ls", "--filter", f"name=^paude-{name}-",
+                                  "--format", "{{.Name}}", check=False).stdout.split()
+            if secrets:  # no label filter for secrets in podman 4.3: by name
+                self.podman("secret", "rm", *secrets, check=False)
 
 
 def make_fake_home(home: Path) -> None:

@@ -118,6 +118,17 @@ def test_a_second_start_waits_for_the_first_then_finds_its_session(cli: PaudeCLI
     assert_stops_clean(cli, name)
 
 
+def kill_at(gate: Gate, start: Running) -> None:
+    """``kill -9`` the whole start (paude and its podman call) held at ``gate``."""
+    paude_pid, gate_pid = gate.wait(alive=start.proc)
+    os.killpg(start.proc.pid, signal.SIGKILL)
+    for pid in (paude_pid, gate_pid):
+        os.kill(pid, signal.SIGKILL) if not gone(pid) else None
+    start.proc.wait(timeout=60)
+    wait_for("the killed paude and its podman call to end",
+             lambda: gone(paude_pid) and gone(gate_pid), seconds=60)
+
+
 # Where paude is killed, and whether the podman call it was waiting on dies
 # with it ("group": the terminal closed, Ctrl+\ of the whole job) or goes on
 # by itself ("orphan": only paude's own pid got the signal).
@@ -136,18 +147,33 @@ def test_kill_9_during_a_start_then_paude_again_gives_one_healthy_session(
     cli.started.append(name)
     match, when, _ = KILL_POINTS[point]
     gate = Gate.make(cli.root, match=match.format(name=name), when=when)
-    start = spawn(cli, "--detach", "--name", name, gate=gate)
-    paude_pid, gate_pid = gate.wait(alive=start.proc)
+    kill_at(gate, spawn(cli, "--detach", "--name", name, gate=gate))
     made = what_exists(cli, name)
     assert made["networks"], made  # the start was under way
-    os.killpg(start.proc.pid, signal.SIGKILL)
-    for pid in (paude_pid, gate_pid):
-        os.kill(pid, signal.SIGKILL) if not gone(pid) else None
-    start.proc.wait(timeout=60)
-    wait_for("the killed paude and its podman call to end",
-             lambda: gone(paude_pid) and gone(gate_pid), seconds=60)
     cli.run("--detach", "--name", name)
     assert_healthy(cli, name)
+    assert_stops_clean(cli, name)
+
+
+@pytest.mark.parametrize("then", ["start", "stop"])
+def test_kill_9_after_the_gateway_secret_then_paude_again_or_stop_leaves_no_secret(
+    cli: PaudeCLI, then: str
+) -> None:
+    """Killed between ``podman secret create`` (the gateway's credential) and the
+    gateway's container: ``paude`` again makes one healthy session with its
+    gateway (podman 4.3 has no ``secret create --replace``: it once failed
+    "secret name in use"), and ``paude stop`` removes the secret either way
+    (it once said "Stopped" and left the API key in podman's store)."""
+    name = random_name("secret")
+    cli.started.append(name)
+    cli.extra_env["ANTHROPIC_API_KEY"] = "sk-ant-api03-interrupt-test-key"  # a gateway
+    gate = Gate.make(cli.root, match="secret create", when="after")
+    kill_at(gate, spawn(cli, "--detach", "--name", name, gate=gate))
+    made = what_exists(cli, name)
+    assert made["secrets"] == [f"paude-{name}-gateway"] and not made["containers"], made
+    if then == "start":
+        cli.run("--detach", "--name", name)
+        assert_healthy(cli, name, gateway=True)
     assert_stops_clean(cli, name)
 
 

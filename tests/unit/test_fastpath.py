@@ -114,6 +114,13 @@ main()
 # and otherwise behaves as told by FAKE_PODMAN_MODE.
 _FAKE_PODMAN = """#!/bin/sh
 printf '%s\\n' "$*" >> "$FAKE_PODMAN_LOG"
+case "$FAKE_PODMAN_MODE/$1/$2" in
+  stop/secret/inspect|secret/secret/inspect) echo '[{"Spec": {"Labels":
+    {"app.kubernetes.io/managed-by": "paude", "paude.io/session": "s-1"}}}]'; exit 0;;
+  */secret/inspect) echo '[]'; echo 'Error: no secret with name or id "x": no such secret' >&2
+    exit 125;;
+  */secret/rm) exit 0;;
+esac
 case "$FAKE_PODMAN_MODE/$1/$4" in
   stop/ps/*) echo '[{"Names": ["paude-s-1-agent"]}, {"Names": ["paude-s-1-proxy"]}]'; exit 0;;
   stop/network/*) echo paude-s-1; exit 0;;
@@ -174,13 +181,26 @@ def test_stop_target_reads_the_session(ws: Path, tmp_path: Path) -> None:
     assert stop_target(["stop"], ws, env(tmp_path, PAUDE_BACKEND="openshift")) is None
 
 
+LABELS = ("--filter label=app.kubernetes.io/managed-by=paude "
+          "--filter label=paude.io/session=s-1")
+
+
 def test_paude_stop_takes_the_quick_path(ws: Path, tmp_path: Path) -> None:
     proc, calls, loaded = _run_paude(tmp_path, ws, "stop", "stop", "s-1")
     assert (proc.returncode, proc.stderr) == (0, "Stopped session s-1\n")
-    assert calls[2:] == ["rm -f -t 0 --ignore paude-s-1-agent paude-s-1-proxy",
-                         "network rm -f -t 0 paude-s-1"]
-    assert sorted(c.split()[0] for c in calls[:2]) == ["network", "ps"]  # the two listings
+    assert calls[3:] == ["rm -f -t 0 --ignore paude-s-1-agent paude-s-1-proxy",
+                         "network rm -f -t 0 paude-s-1", "secret rm paude-s-1-gateway"]
+    assert sorted(calls[:3]) == ["network ls --format {{.Name}} " + LABELS,
+                                 "ps -a --format json " + LABELS,
+                                 "secret inspect paude-s-1-gateway"]  # the three listings
     assert [m for m in loaded if m in ("typer", "rich", "pydantic")] == []
+
+
+def test_stop_removes_a_secret_left_without_its_session(ws: Path, tmp_path: Path) -> None:
+    """A start killed after creating the gateway's secret, before anything else."""
+    proc, calls, _ = _run_paude(tmp_path, ws, "secret", "stop", "s-1")
+    assert (proc.returncode, proc.stderr) == (0, "Stopped session s-1\n")
+    assert calls[3:] == ["secret rm paude-s-1-gateway"]
 
 
 def test_stop_of_a_missing_session_is_explained_by_the_full_cli(

@@ -107,3 +107,30 @@ def test_a_subnet_routed_on_the_host_is_skipped() -> None:
     plan = build_start_plan(SPEC, PodmanState(host_subnets=(egress[0],)), INPUTS)
     text = render_plan(plan)
     assert f"--subnet {egress[0]}" not in text and f"--subnet {egress[1]}" in text
+
+
+def _gateway_spec() -> SessionSpec:
+    from paude.auth import find_model_auth
+
+    auth = find_model_auth({"ANTHROPIC_API_KEY": "sk-test"}, None, "-")
+    return SessionSpec(name="s1", workspace=Path("/w"), allowed_domains=("example.com",),
+                       model_auth=auth)
+
+
+def test_a_secret_left_without_its_gateway_is_removed_before_it_is_made_again() -> None:
+    from dataclasses import replace
+
+    inputs = replace(INPUTS, gateway_image=ImageSpec(kind="gateway"))
+    fresh = _argvs(build_start_plan(_gateway_spec(), PodmanState(), inputs).steps)
+    assert ("podman", "secret", "create") in fresh
+    assert ("podman", "secret", "rm") not in fresh
+    left = _argvs(build_start_plan(_gateway_spec(), PodmanState(gateway_secret=True),
+                                   inputs).steps)
+    assert left.index(("podman", "secret", "rm")) + 1 == left.index(
+        ("podman", "secret", "create"))
+    # with its gateway there (stopped), the secret is the gateway's: kept
+    stopped = PodmanState(containers={"gateway": _container("gateway", "exited")},
+                          gateway_secret=True)
+    kept = _argvs(build_start_plan(_gateway_spec(), stopped, inputs).steps)
+    assert ("podman", "start", "paude-s1-gateway") in kept
+    assert not [a for a in kept if a[1] == "secret"]

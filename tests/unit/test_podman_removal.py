@@ -48,4 +48,35 @@ def test_stop_of_nothing_says_no_such_session() -> None:
     runner = RecordingRunner()
     with pytest.raises(SessionNotFoundError, match="no session named 'ghost'"):
         run_remove_session(runner, "ghost")
-    assert len(runner.calls) == 2  # the two listings, nothing removed
+    assert len(runner.calls) == 3  # the three listings, nothing removed
+
+
+SECRET_OF_S = json.dumps([{"Spec": {"Name": "paude-s-gateway", "Labels": {
+    "app.kubernetes.io/managed-by": "paude", "paude.io/session": "s"}}}])
+
+
+def test_stop_removes_the_gateway_secret_even_without_anything_else() -> None:
+    runner = RecordingRunner(reply(("podman", "secret", "inspect"), SECRET_OF_S))
+    run_remove_session(runner, "s")
+    assert runner.commands("podman", "secret") == [
+        ("podman", "secret", "inspect", "paude-s-gateway"),
+        ("podman", "secret", "rm", "paude-s-gateway")]
+
+
+def test_stop_leaves_a_secret_of_that_name_that_is_not_the_sessions() -> None:
+    other = json.dumps([{"Spec": {"Name": "paude-s-gateway", "Labels": {}}}])
+    runner = RecordingRunner(reply(("podman", "secret", "inspect"), other),
+                             reply(("podman", "network", "ls"), "paude-s\n"))
+    run_remove_session(runner, "s")
+    assert runner.commands("podman", "secret", "rm") == []
+    assert runner.commands("podman", "network", "rm")
+
+
+def test_a_failed_listing_fails_the_stop() -> None:
+    from paude.errors import CommandFailedError
+
+    runner = RecordingRunner(reply(("podman", "secret", "inspect"), "", 125,
+                                   "Error: database is locked"))
+    with pytest.raises(CommandFailedError, match="database is locked"):
+        run_remove_session(runner, "s")
+    assert [c for c in runner.calls if "rm" in c[:3]] == []

@@ -35,6 +35,7 @@ from paude.backends.podman.planning import (
 )
 from paude.backends.podman.proxy import PodmanSessionProxy, run_find_proxy
 from paude.backends.podman.removal import run_remove_session
+from paude.backends.podman.secret import run_find_secret
 from paude.backends.podman.state import claude_json_path, squid_conf_path
 from paude.config.models import Amounts, PaudeConfig, Resources
 from paude.container.image import build_image_tag
@@ -102,17 +103,24 @@ class PodmanBackend(SessionEntry):
         return found[0] if found else None
 
     def _state(self, spec: SessionSpec) -> PodmanState:
-        """Read what podman has of the session: one ``ps`` and one ``network ls``, at once."""
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        """Read what podman has of the session: one ``ps``, one ``network ls`` and, for a
+        session with a gateway, one ``secret inspect``, at once."""
+        names = pa.Names(spec.name)
+        with ThreadPoolExecutor(max_workers=3) as pool:
             listing = pool.submit(self._containers, spec.name)
             found = pool.submit(self.runner.run, pa.build_all_networks_argv(),
                                 timeout=TIMEOUT_INSPECT)
+            secret = pool.submit(run_find_secret, self.runner, names.gateway,
+                                 timeout=TIMEOUT_INSPECT) if has_gateway(spec) else None
             containers, networks = listing.result(), found.result().stdout
-        names = pa.Names(spec.name)
+            secret_labels = secret.result() if secret is not None else None
         for net in json.loads(networks or "[]"):
             if net.get("name") in (names.network, names.egress_network):
                 # Never join a network someone else made under our name: it could route anywhere.
                 require_ours(net.get("labels"), spec.name, what=f"network {net['name']}")
+        if secret_labels is not None:
+            # Never remove (or hand the gateway) a secret paude did not make for this session.
+            require_ours(secret_labels, spec.name, what=f"secret {names.gateway}")
         conf = squid_conf_path(spec.name)
         return PodmanState(
             containers={c.labels.get(LABEL_ROLE, ""): c for c in containers},
@@ -120,7 +128,8 @@ class PodmanBackend(SessionEntry):
             host_subnets=parse_host_routes(_read_host_routes()),
             squid_conf=conf.read_text(encoding="utf-8") if conf.exists() else None,
             missing_mount_points=frozenset(
-                m.path for m in spec.guard_mounts if not os.path.lexists(m.path)))
+                m.path for m in spec.guard_mounts if not os.path.lexists(m.path)),
+            gateway_secret=secret_labels is not None)
 
     def _plan(self, spec: SessionSpec, state: PodmanState) -> Plan:
         _check_network_mode(spec, state.containers.get("agent"))
@@ -169,6 +178,10 @@ class PodmanBackend(SessionEntry):
             except CommandFailedError as err:
                 if attempt + 1 == _PLAN_ATTEMPTS:
                     raise
+                if "secret name in use" in err.stderr:
+                    # A `podman secret create` of a paude killed with kill -9 went on
+                    # by itself: the next state has the secret, its plan removes it.
+                    continue
                 if "already in use" in err.stderr:
                     # A `podman run` of a paude killed with kill -9 goes on by
                     # itself: its container may appear after the state was read.

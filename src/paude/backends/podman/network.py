@@ -48,7 +48,7 @@ def require_ours(labels: object, session: str, *, what: str) -> None:
     if found.get(LABEL_MANAGED_BY) == MANAGED_BY and found.get(LABEL_SESSION) == session:
         return
     name = what.split()[-1]
-    kind = "network" if what.startswith("network") else ""
+    kind = what.split()[0] if what.startswith(("network", "secret")) else ""
     remove = f"podman {kind + ' ' if kind else ''}rm {name}"
     raise NameTakenError(
         f"a podman {what} already exists and is not paude's session {session}",

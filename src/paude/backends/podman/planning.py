@@ -20,6 +20,7 @@ from paude.backends.podman import argv as pa
 from paude.backends.podman.network import EGRESS_POOL, SUBNET_POOL, candidate_subnets
 from paude.backends.podman.parse import Container, group_sessions
 from paude.backends.podman.proxy import build_reload_argv, parse_squid_conf_clients
+from paude.backends.podman.secret import build_secret_rm_argv
 from paude.config.models import Resources, Timeouts
 from paude.container.image import (
     ImageSpec,
@@ -55,6 +56,9 @@ class PodmanState:
     # user's (rootful or rootless) bridges. Podman refuses a subnet in use there.
     host_subnets: tuple[str, ...] = ()
     missing_mount_points: frozenset[str] = frozenset()  # guard mount paths not there yet
+    # The gateway's credential secret exists (paude's own: the state read refuses
+    # another's). Without its gateway container, a killed start left it.
+    gateway_secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,13 @@ def _gateway_steps(spec: SessionSpec, state: PodmanState, inputs: StartInputs, s
                                                 "start the stopped gateway", group=_CONTAINERS)]
     assert spec.model_auth is not None
     config = spec.model_auth.gateway_config((subnet,)).to_json()
+    # podman 4.3 has no `secret create --replace`: a secret left by a start
+    # killed before it created the gateway goes first (its config may be stale too).
+    stale: list[Step] = [Argv(tuple(build_secret_rm_argv(names.gateway)),
+                              "remove the gateway's credential secret an interrupted start "
+                              "left")] if state.gateway_secret else []
     return [
+        *stale,
         Argv(tuple(pa.build_gateway_secret_argv(names)),
              f"store the gateway's credential ({spec.model_auth.mode.value}, from "
              f"{spec.model_auth.source}) as a podman secret, from the environment",

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import suppress
 
 from paude.backends.base import session_not_found
 from paude.backends.podman.names import PODMAN, Names
+from paude.backends.podman.secret import (
+    build_secret_rm_argv,
+    is_session_secret,
+    run_find_secret,
+)
 from paude.backends.podman.state import claude_json_path, squid_conf_path
+from paude.errors import PaudeError
 from paude.naming import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT
 
@@ -42,27 +49,45 @@ def build_network_names_argv(session: str) -> list[str]:
 
 
 def build_remove_argvs(containers: list[str], networks: list[str],
-                       gateway: str | None = None) -> list[list[str]]:
+                       secret: str | None = None) -> list[list[str]]:
     """Return the removal commands, in order: containers (killed, at once), then networks,
-    then the gateway's credential secret when ``gateway`` (its name) is among the containers.
+    then the gateway's credential secret ``secret`` (its name; ``None``: there is none).
 
     One ``podman rm`` removes all the containers in parallel; ``podman
     network rm -f`` would take them one by one (twice as slow, measured in
     bench/exec_stop.py). The networks' ``-f`` still releases any address
-    left allocated to them.
+    left allocated to them. The secret goes last, after the gateway that
+    mounts it.
     """
     argvs = []
     if containers:
         argvs.append([PODMAN, "rm", "-f", "-t", "0", "--ignore", *containers])
     if networks:
         argvs.append([PODMAN, "network", "rm", "-f", "-t", "0", *networks])
-    if gateway is not None and gateway in containers:
-        argvs.append([PODMAN, "secret", "rm", gateway])  # the secret has the container's name
+    if secret is not None:
+        argvs.append(build_secret_rm_argv(secret))
     return argvs
 
 
+def _listing(runner: Runner, session: str, key: str) -> list[str]:
+    """Return the names of ``session``'s ``key`` (containers, networks, or its secret)."""
+    if key == "secret":
+        name = Names(session).gateway
+        labels = run_find_secret(runner, name, timeout=TIMEOUT_INSPECT)
+        return [name] if is_session_secret(labels, session) else []
+    argv = (build_container_list_argv if key == "containers" else build_network_names_argv)(
+        session)
+    out = runner.run(argv, timeout=TIMEOUT_INSPECT).stdout
+    return parse_container_names(out) if key == "containers" else out.split()
+
+
 def run_remove_session(runner: Runner, session: str) -> None:
-    """Remove every container and network labelled with ``session``, then its squid.conf.
+    """Remove every container, network and secret of ``session``, then its files.
+
+    Containers and networks are found by label; the gateway's secret by its
+    name, and removed only when its labels say it is the session's. It is
+    removed even when its gateway container is not there (a start killed
+    between creating the secret and the gateway): it holds the credential.
 
     Raises:
         SessionNotFoundError: nothing of that session exists.
@@ -70,23 +95,26 @@ def run_remove_session(runner: Runner, session: str) -> None:
     """
     found: dict[str, list[str]] = {}
 
-    def names(key: str, argv: list[str]) -> None:
-        out = runner.run(argv, timeout=TIMEOUT_INSPECT).stdout
-        found[key] = parse_container_names(out) if key == "containers" else out.split()
+    def in_thread(key: str) -> None:
+        with suppress(PaudeError):  # left unfound: run again below, to raise its error
+            found[key] = _listing(runner, session, key)
 
-    # The two listings are independent: at once (each podman call costs ~0.1 s).
-    other = threading.Thread(target=names, args=("networks", build_network_names_argv(session)))
-    other.start()
+    # The three listings are independent: at once (each podman call costs ~0.1 s).
+    others = [threading.Thread(target=in_thread, args=(key,)) for key in ("networks", "secret")]
+    for thread in others:
+        thread.start()
     try:
-        names("containers", build_container_list_argv(session))
+        found["containers"] = _listing(runner, session, "containers")
     finally:
-        other.join()
-    if "networks" not in found:  # the listing failed; run it here to raise its error
-        names("networks", build_network_names_argv(session))
-    if not found["containers"] and not found["networks"]:
+        for thread in others:
+            thread.join()
+    for key in ("networks", "secret"):
+        if key not in found:
+            found[key] = _listing(runner, session, key)
+    if not any(found.values()):
         raise session_not_found(session)
-    gateway = Names(session).gateway
-    for argv in build_remove_argvs(found["containers"], found["networks"], gateway):
+    secret = found["secret"][0] if found["secret"] else None
+    for argv in build_remove_argvs(found["containers"], found["networks"], secret):
         runner.run(argv, timeout=TIMEOUT_CREATE)
     squid_conf_path(session).unlink(missing_ok=True)
     claude_json_path(session).unlink(missing_ok=True)
