@@ -11,7 +11,7 @@ reached (a condition, no sleep), looks at what exists by label, then kills
 paude or releases the gate.
 
 The gate changes no podman behaviour: every call still runs the real binary
-with the same argv, only later.
+with the same argv, only later. Every call's argv is logged (``Gate.calls``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ SCRIPT = """#!/bin/bash
 # tests/podman/gate.py: hold paude at one podman call; every call runs the real podman.
 gate={gate}
 real={real}
+printf '%s\n' "$*" >> "$gate/calls"
 if [[ -e "$gate/match" && " $* " == *" $(cat "$gate/match") "* ]] \\
         && mkdir "$gate/hit" 2>/dev/null; then
     when=$(cat "$gate/when")
@@ -58,6 +59,8 @@ class Gate:
         (path / "when").write_text(when)
         os.mkfifo(path / "release", 0o666)
         (path / "release").chmod(0o666)
+        (path / "calls").touch(mode=0o666)
+        (path / "calls").chmod(0o666)  # every held paude's user appends to it
         script = path / "podman"
         script.write_text(SCRIPT.format(gate=path, real=real))
         script.chmod(0o755)
@@ -88,6 +91,10 @@ class Gate:
             time.sleep(0.05)
         paude, shim = (self.path / "hit" / "pids").read_text().split()
         return int(paude), int(shim)
+
+    def calls(self) -> list[list[str]]:
+        """Return the argv (after ``podman``) of every call that went through the gate."""
+        return [line.split() for line in (self.path / "calls").read_text().splitlines()]
 
     @property
     def match(self) -> str:

@@ -220,6 +220,40 @@ def test_stop_during_a_start_ends_with_no_session(cli: PaudeCLI) -> None:
     assert what_exists(cli, name) == NOTHING
 
 
+def test_two_starts_that_need_one_new_image_build_it_once(cli: PaudeCLI) -> None:
+    """Two sessions start at once and both need an agent image not built yet:
+    the first builds it (held at its ``podman build`` by a gate), the second
+    says it waits for that build, then uses the image; one build in all."""
+    names = [random_name("image-a"), random_name("image-b")]
+    cli.started += names
+    cli.configure({"image": {"setup_command": f"echo {random_name('tag')}"}})  # a new tag
+    gate = Gate.make(cli.root, match="build")
+    first = spawn(cli, "--detach", "--name", names[0], gate=gate)
+    gate.wait(alive=first.proc)  # it holds the image's build lock, its build not begun
+
+    def builds() -> list[str]:
+        return [argv[argv.index("-t") + 1] for argv in gate.calls() if argv[:1] == ["build"]]
+
+    second = spawn(cli, "--detach", "--name", names[1], gate=gate)
+    waiting = "Waiting for another paude building image localhost/paude-agent:"
+    wait_for("the second start to wait for the first's build (or to build too)",
+             lambda: waiting in second.stderr() or len(builds()) > 1
+             or second.proc.poll() is not None)
+    gate.release()
+    results = [first.finish(), second.finish()]
+    assert [code for code, _ in results] == [0, 0], results
+    agent = [tag for tag in builds() if tag.startswith("localhost/paude-agent:")]
+    try:
+        assert len(agent) == 1 and len(set(builds())) == len(builds()), builds()
+        assert waiting in second.stderr(), results
+        for name in names:
+            assert f"Started session {name}" in " ".join(out for _, out in results)
+            assert_healthy(cli, name)
+            assert_stops_clean(cli, name)
+    finally:
+        cli.podman("rmi", *set(agent), check=False)  # a tag no other test uses
+
+
 def test_kill_9_during_an_image_build_then_paude_again_builds_it_and_starts(
     cli: PaudeCLI,
 ) -> None:

@@ -176,26 +176,26 @@ def test_ensure_image_cached_makes_one_call() -> None:
 
 
 def test_ensure_image_builds_when_missing() -> None:
-    runner = FakeRunner([1, 0])
+    runner = FakeRunner([1, 1, 0])  # missing, still missing once the build lock is held
     built: list[str] = []
     tag = ensure_image(runner, dataclasses.replace(AGENT, ca_bundle=CA), on_build=built.append)
     assert built == [tag]
-    argv, timeout = runner.calls[1]
+    argv, timeout = runner.calls[2]
     assert argv[:2] == ["podman", "build"] and timeout == TIMEOUT_BUILD
     assert runner.contexts[0]["paude-extra-ca.crt"] == CA
 
 
 def test_ensure_image_rebuild_builds_even_when_present() -> None:
-    runner = FakeRunner([0, 0])
+    runner = FakeRunner([0])
     ensure_image(runner, AGENT, rebuild=True)
-    assert runner.calls[1][0][:2] == ["podman", "build"]
+    assert [argv[:2] for argv, _ in runner.calls] == [["podman", "build"]]
 
 
 def test_ensure_image_builds_user_dockerfile_first() -> None:
-    runner = FakeRunner([1, 0, 0])
+    runner = FakeRunner([1, 1, 0, 0])
     spec = dataclasses.replace(AGENT, dockerfile="FROM debian:bookworm\n")
     ensure_image(runner, spec)
-    first, second = runner.calls[1][0], runner.calls[2][0]
+    first, second = runner.calls[2][0], runner.calls[3][0]
     assert first[first.index("-t") + 1].startswith("localhost/paude-user-base:")
     assert first[first.index("-f") + 1].endswith("Containerfile.user-base")
     assert second[second.index("-t") + 1] == build_image_tag(spec)
@@ -210,7 +210,7 @@ def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_ensure_image_failure_shows_log_tail_and_hint(_state_home: Path) -> None:
     log = "\n".join(f"step {i}" for i in range(100)) + "\nnpm ERR! self-signed certificate"
-    runner = FakeRunner([1, 1], output=log)
+    runner = FakeRunner([1, 1, 1], output=log)
     with pytest.raises(ImageBuildError, match=r"(?s)exit code 1.*step 99\nnpm ERR") as info:
         ensure_image(runner, AGENT)
     assert "step 50" not in info.value.message
@@ -223,7 +223,40 @@ def test_ensure_image_failure_shows_log_tail_and_hint(_state_home: Path) -> None
 
 def test_ensure_image_missing_base_hint() -> None:
     log = "Error: creating build container: initializing source docker://x: pinging"
-    runner = FakeRunner([1, 125], output=log)
+    runner = FakeRunner([1, 1, 125], output=log)
     with pytest.raises(ImageBuildError, match="exit code 125") as info:
         ensure_image(runner, AGENT)
     assert info.value.hint is not None and "base image" in info.value.hint
+
+
+def test_ensure_image_waits_for_another_build_of_the_tag_then_uses_it() -> None:
+    """Another paude holds the tag's build lock: this one says so, waits, and finds
+    the image that one built (no second build)."""
+    import os
+    import threading
+
+    from paude.session_lock import image_lock
+
+    tag = build_image_tag(AGENT)
+    said: list[str] = []
+    waiting, done = threading.Event(), threading.Event()
+    runner = FakeRunner([1, 0])  # missing; there once the lock is ours
+
+    def on_wait(message: str) -> None:
+        said.append(message)
+        waiting.set()
+
+    def start() -> None:
+        ensure_image(runner, AGENT, on_build=lambda _: pytest.fail("built again"),
+                     on_wait=on_wait)
+        done.set()
+
+    with image_lock(tag, on_wait=pytest.fail):
+        thread = threading.Thread(target=start)
+        thread.start()
+        assert waiting.wait(10)
+        assert not done.is_set()
+    thread.join(10)
+    assert done.is_set()
+    assert said == [f"Waiting for another paude building image {tag} (pid {os.getpid()})"]
+    assert [argv[1] for argv, _ in runner.calls] == ["image", "image"]

@@ -35,6 +35,7 @@ from paude.facts import (
 from paude.naming import LABEL_MANAGED_BY, MANAGED_BY
 from paude.paths import build_log_path
 from paude.runner import TIMEOUT_BUILD, TIMEOUT_INSPECT, Runner
+from paude.session_lock import image_lock
 
 CONTAINERFILE = "Containerfile"
 USER_BASE_CONTAINERFILE = "Containerfile.user-base"
@@ -177,22 +178,38 @@ def ensure_image(
     rebuild: bool = False,
     on_build: Callable[[str], None] | None = None,
     display: BuildDisplay | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> str:
     """Return the tag of ``spec``'s image, building it first when it is missing.
 
     ``on_build`` is called with the tag just before a build starts (a
     preflight may raise there); ``display`` shows the build's progress. The
-    whole output goes to the build's log file as it comes.
+    whole output goes to the build's log file as it comes. One paude at a
+    time builds a tag (:func:`paude.session_lock.image_lock`); ``on_wait``
+    gets a line when this one waits for another's build (then it uses that).
 
     Raises:
         ImageBuildError: the build failed; the message ends with its log.
     """
     tag = build_image_tag(spec)
-    exists = runner.run(["podman", "image", "exists", tag], timeout=TIMEOUT_INSPECT, check=False)
-    if exists.returncode == 0 and not rebuild:
+    if not rebuild and _image_exists(runner, tag):
         return tag
-    if on_build is not None:
-        on_build(tag)
+    with image_lock(tag, on_wait=on_wait or (lambda _: None)):
+        if not rebuild and _image_exists(runner, tag):  # built while we waited
+            return tag
+        if on_build is not None:
+            on_build(tag)
+        _build_all(runner, spec, tag, display)
+    return tag
+
+
+def _image_exists(runner: Runner, tag: str) -> bool:
+    found = runner.run(["podman", "image", "exists", tag], timeout=TIMEOUT_INSPECT, check=False)
+    return found.returncode == 0
+
+
+def _build_all(runner: Runner, spec: ImageSpec, tag: str, display: BuildDisplay | None) -> None:
+    """Build ``spec``'s image as ``tag`` (a devcontainer Dockerfile first, if any)."""
     with tempfile.TemporaryDirectory(prefix="paude-build-") as context_dir:
         write_context(build_context(spec), context_dir)
         base_argv = build_user_base_argv(spec, context_dir)
@@ -200,7 +217,6 @@ def ensure_image(
             run_build(runner, base_argv, what="the devcontainer Dockerfile", display=display)
         run_build(runner, build_image_argv(spec, context_dir, tag),
                    what=f"the {spec.kind} image {tag}", display=display)
-    return tag
 
 
 @contextmanager

@@ -135,7 +135,7 @@ def publish_images(
                 out.append(PublishedImage(tag, build_push_ref(target, tag), pinned, False))
                 continue
             ensure_image(runner, spec, rebuild=rebuild, display=reporter,
-                         on_build=_preflight_of(spec))
+                         on_build=_preflight_of(spec), on_wait=reporter.info)
             with reporter.follow(f"Pushing {tag} to {target.push_prefix}",
                                  done=f"Pushed {tag} to {target.push_prefix}") as feed:
                 image = push_image(runner, target, tag, authfile, on_line=feed)

@@ -14,6 +14,7 @@ from paude.backends.podman.planning import CONTEXT_PLACEHOLDER
 from paude.container.image import run_build
 from paude.plan import Argv, Build, File, Plan, Step, log_step
 from paude.runner import TIMEOUT_CREATE, TIMEOUT_INSPECT, Runner
+from paude.session_lock import image_lock
 
 
 class PlanExecutor:
@@ -28,11 +29,14 @@ class PlanExecutor:
         self._present: dict[str, bool] = {}
         self._announced: set[str] = set()
         self._stack = ExitStack()
+        self._image_locks: dict[str, ExitStack] = {}  # by tag: held from its first build step
+        self._last_build: dict[str, Build] = {}  # by tag: its last build step (then released)
 
     def run(self, plan: Plan) -> None:
         """Run every step of ``plan`` in order (consecutive commands of one group at once)."""
         with self._stack:
             steps = list(plan.steps)
+            self._last_build = {s.tag: s for s in steps if isinstance(s, Build)}
             while steps:
                 batch = [steps.pop(0)]
                 group = batch[0].group if isinstance(batch[0], Argv) else ""
@@ -60,6 +64,20 @@ class PlanExecutor:
     def _build(self, step: Build) -> None:
         if step.skip_if_exists and self._exists(step.tag):
             return
+        if step.tag not in self._image_locks:
+            # One build of a tag at a time (two sessions starting at once need
+            # the same image): hold its lock over all its build steps.
+            held = self._image_locks[step.tag] = self._stack.enter_context(ExitStack())
+            held.enter_context(image_lock(step.tag, on_wait=self.reporter.info))
+            self._present.pop(step.tag, None)
+            if step.skip_if_exists and self._exists(step.tag):  # built while we waited
+                held.close()
+                return
+        self._run_build(step)
+        if self._last_build.get(step.tag) is step:
+            self._image_locks[step.tag].close()
+
+    def _run_build(self, step: Build) -> None:
         argv = [a.replace(CONTEXT_PLACEHOLDER, self._context_dir()) for a in step.argv]
         if step.tag not in self._announced:  # each image once, not per build step
             if self.on_build is not None:
