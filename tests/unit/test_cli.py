@@ -318,3 +318,29 @@ def test_a_symlinked_dot_git_is_named_in_a_warning(
     (workspace / ".git").symlink_to(tmp_path / "real-git")
     assert run_cli("--detach") == 0
     assert "is a symlink: paude cannot keep the agent" in " ".join(capsys.readouterr().err.split())
+
+
+def _proxy_build(out: str) -> tuple[str, str]:
+    """Return (the proxy Containerfile's FROM line, the proxy's tag) from a --dry-run plan."""
+    section = out.split("# proxy image input: <build-context>/Containerfile", 1)[1]
+    base = next(line.strip() for line in section.splitlines() if "FROM " in line)
+    tag = section.split("-t localhost/paude-proxy:", 1)[1].split()[0]
+    return base, tag
+
+
+def test_no_workspace_config_changes_the_proxy_image(
+    runner: RecordingRunner, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("--dry-run") == 0
+    plain = _proxy_build(capsys.readouterr().out)
+    assert plain[0] == "FROM docker.io/library/debian:bookworm-slim"
+    (workspace / "paude.json").write_text('{"image": {"base": "attacker.example/squid:1"}}')
+    assert run_cli("--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "FROM attacker.example/squid:1" in out  # the agent's base, as configured
+    assert _proxy_build(out) == plain  # the proxy: the same image, bit for bit
+    (workspace / "paude.json").unlink()
+    (workspace / ".devcontainer.json").write_text('{"image": "attacker.example/dev:1"}')
+    assert run_cli("--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "attacker.example/dev:1" in out and _proxy_build(out) == plain

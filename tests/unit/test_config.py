@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,23 @@ def test_devcontainer_dockerfile_outside_is_refused(tmp_path: Path) -> None:
     write(ws / ".devcontainer" / "devcontainer.json", {"build": {"dockerfile": str(dockerfile)}})
     loaded = load_config(ws, env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
     assert loaded.workspace_files[dockerfile] == b"FROM y\n"
+
+
+def test_workspace_files_that_symlink_outside_are_refused(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write(tmp_path / "outside" / "Dockerfile", "FROM x\n")
+    (ws / ".devcontainer").mkdir(parents=True)
+    (ws / ".devcontainer" / "Dockerfile").symlink_to(tmp_path / "outside" / "Dockerfile")
+    write(ws / ".devcontainer" / "devcontainer.json", {"build": {"dockerfile": "Dockerfile"}})
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    with pytest.raises(ConfigError, match=r"build\.dockerfile '.*/Dockerfile' resolves to "
+                                          r".*/outside/Dockerfile, outside .*: refused"):
+        load_config(ws, env=env)
+    shutil.rmtree(ws / ".devcontainer")
+    (ws / ".devcontainer.json").symlink_to("/etc/passwd")
+    with pytest.raises(ConfigError, match=r"devcontainer file .* resolves to /etc/passwd"):
+        load_config(ws, env=env)
+    (ws / ".devcontainer.json").unlink()
+    (ws / "paude.json").symlink_to("/etc/passwd")
+    with pytest.raises(ConfigError, match=r"project file .* resolves to /etc/passwd"):
+        load_config(ws, env=env)
