@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import re
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def test_agent_cannot_plant_code_that_host_git_runs(paude_cli: PaudeCLI) -> None
 def test_the_canary_would_catch_each_plant_unguarded(paude_cli: PaudeCLI) -> None:
     """The probe can fail: the same plants, made on the host, run on its git status."""
     cli = paude_cli
-    for plant in ("fsmonitor", "commondir"):
+    for plant in PLANT_UNGUARDED:
         probe = cli.workspace / plant
         probe.mkdir()
         if cli.mode == "rootless":
@@ -105,12 +106,62 @@ def test_the_canary_would_catch_each_plant_unguarded(paude_cli: PaudeCLI) -> Non
         assert canary.exists(), plant
 
 
+RISKY = {"core.hooksPath": ".githooks", "core.fsmonitor": "./fsmon.sh",
+         "core.sshCommand": "ssh -F planted", "filter.spy.clean": "./clean.sh",
+         "diff.spy.textconv": "./conv.sh", "merge.spy.driver": "./merge.sh"}
+
+
+def test_risky_git_settings_are_named_at_start_and_the_hooks_path_is_read_only(
+    paude_cli: PaudeCLI,
+) -> None:
+    cli = paude_cli
+    host(cli, "git", "init", "-q")
+    for key, value in RISKY.items():
+        host(cli, "git", "config", key, value)
+    started = cli.run("--detach")
+    cli.started.append(derive_session_name(cli.workspace))
+    warning = " ".join(started.stderr.split())  # rich wraps it
+    assert "the workspace's git config makes git on this host run commands:" in warning
+    for key, value in RISKY.items():
+        assert f"{key.lower()}={value}" in warning, (key, started.stderr)
+    canary = cli.root / "canary"
+    out = agent(cli, f"""
+        mv .githooks old 2>/dev/null && mv old .githooks && echo move=DONE || echo move=refused
+        mkdir -p .githooks && printf '#!/bin/sh\\ntouch {canary}\\n' > .githooks/pre-commit \\
+            && chmod +x .githooks/pre-commit && echo hook=WRITTEN || echo hook=refused""")
+    assert out == ["move=refused", "hook=refused"]
+    host(cli, "git", "-c", "core.fsmonitor=false", "commit", "-q", "--allow-empty", "-m", "x")
+    assert not canary.exists(), "a hook the agent planted in core.hooksPath ran on the host"
+
+
 PLANT_UNGUARDED = {
     "fsmonitor": 'git config core.fsmonitor "touch $1"',
+    "gitfile": r"""git init -q evil && git -C evil config core.fsmonitor "touch $1" \
+        && rm -rf .git && printf 'gitdir: evil/.git\n' > .git""",
     "commondir": r"""mkdir -p evil && cp -r .git/objects .git/refs .git/HEAD evil/ \
         && printf '[core]\n\tfsmonitor = touch %s\n' "$1" > evil/config \
         && echo ../evil > .git/commondir""",
 }
+
+
+def test_a_dot_git_file_cannot_be_repointed(paude_cli: PaudeCLI) -> None:
+    """A linked worktree's ``.git`` file: rewritten, host git would read the agent's config."""
+    cli = paude_cli
+    main = cli.root / "main"
+    host(cli, "git", "init", "-q", str(main), cwd=cli.root)
+    host(cli, "git", "commit", "-q", "--allow-empty", "-m", "main", cwd=main)
+    host(cli, "git", "worktree", "add", "-q", str(cli.workspace), cwd=main)
+    assert (cli.workspace / ".git").is_file()
+    canary = cli.root / "canary"
+    cli.start()
+    out = agent(cli, f"""
+        git init -q evil && git -C evil config core.fsmonitor "touch {canary}"
+        printf 'gitdir: evil/.git\\n' > .git 2>/dev/null && echo gitfile=WRITTEN \\
+            || echo gitfile=refused
+        mv .git old 2>/dev/null && echo move=DONE || echo move=refused""")
+    assert out == ["gitfile=refused", "move=refused"]
+    host(cli, "git", "status")
+    assert not canary.exists(), "a git directory the agent made was used by the host's git"
 
 
 def test_agent_written_paude_json_waits_for_paude_trust(paude_cli: PaudeCLI) -> None:
@@ -127,30 +178,55 @@ def test_agent_written_paude_json_waits_for_paude_trust(paude_cli: PaudeCLI) -> 
     cli.run("--detach")
     assert ".attacker.example" in proxy_conf(cli, name)
     # The same for a setup command: nothing is built until it is approved.
-    setup = {"allowed_domains": [".attacker.example"], "image": {"setup_command": "id"}}
+    mark = secrets.token_hex(6)  # a setup command no image has run yet
+    setup = {"allowed_domains": [".attacker.example"],
+             "image": {"setup_command": f"echo {mark} > /opt/setup-mark"}}
     agent(cli, f"printf '%s' '{json.dumps(setup)}' > paude.json")
     refused = cli.run("--detach", check=False)
-    assert refused.returncode == 2 and "image.setup_command = 'id'" in refused.stderr
-    # The image that config would build (--dry-run shows it, approval or not) was not built.
-    # (The session runs: only a --rebuild plan builds images.)
-    planned = cli.run("--dry-run", "--rebuild").stdout
+    assert refused.returncode == 2, refused.stderr
+    assert f"image.setup_command = 'echo {mark} > /opt/setup-mark'" in refused.stderr
+    # A start from scratch would build it: still refused, and nothing is built.
+    cli.run("stop", name)
+    refused = cli.run("--detach", check=False)
+    assert refused.returncode == 2 and "image.setup_command" in refused.stderr, refused.stderr
+    planned = cli.run("--dry-run").stdout  # the image that config would build
     tags = set(re.findall(r"localhost/paude-agent:[0-9a-f]{12}", planned))
     assert len(tags) == 1
-    assert cli.podman("image", "exists", tags.pop(), check=False).returncode == 1
+    tag = tags.pop()
+    assert cli.podman("image", "exists", tag, check=False).returncode == 1
     cli.run("trust")
-    assert cli.run("--detach").returncode == 0
+    assert cli.start() == name
+    assert agent(cli, "cat /opt/setup-mark") == [mark]  # built with it, and running it
+    assert cli.podman("image", "exists", tag, check=False).returncode == 0
+    cli.podman("rm", "-f", "-t", "0", f"paude-{name}-agent")
+    cli.podman("rmi", tag, check=False)  # one image per run: do not keep them
+
+
+def test_a_narrower_allowlist_applies_without_asking(paude_cli: PaudeCLI) -> None:
+    cli = paude_cli
+    cli.configure({"allowed_domains": [".kept.example", ".dropped.example"]})
+    name = cli.start()
+    assert ".dropped.example" in proxy_conf(cli, name)
+    write_as_user(cli, cli.workspace / "paude.json",
+                  json.dumps({"allowed_domains": [".kept.example"]}))
+    done = cli.run("--detach")  # no terminal, no paude trust
+    assert "only narrows the approved allowlist: applied" in done.stderr
+    conf = proxy_conf(cli, name)
+    assert ".kept.example" in conf and ".dropped.example" not in conf
 
 
 def test_cloned_paude_json_needs_approval_on_first_use(paude_cli: PaudeCLI) -> None:
     cli = paude_cli
     write_as_user(cli, cli.workspace / "paude.json",
                   json.dumps({"allowed_domains": [".cloned.example"]}))
-    write_as_user(cli, cli.workspace / ".devcontainer" / "notes.txt", "from the clone\n")
+    write_as_user(cli, cli.workspace / ".devcontainer" / "devcontainer.json",
+                  '{"name": "cloned"}')
     name = derive_session_name(cli.workspace)
     refused = cli.run("--detach", check=False)
     assert refused.returncode == 2, refused.stderr
     assert "first use of this workspace's configuration" in refused.stderr
     assert "allowed_domains adds .cloned.example" in refused.stderr
+    assert ".devcontainer/devcontainer.json: name = 'cloned'" in refused.stderr
     label = f"label=paude.io/session={name}"
     assert cli.podman("ps", "-aq", "--filter", label).stdout.strip() == ""
     assert cli.podman("network", "exists", f"paude-{name}", check=False).returncode == 1
@@ -158,26 +234,43 @@ def test_cloned_paude_json_needs_approval_on_first_use(paude_cli: PaudeCLI) -> N
     assert cli.start() == name
     assert ".cloned.example" in proxy_conf(cli, name)
     out = agent(cli, "echo '{}' > paude.json 2>/dev/null && echo json=WRITTEN || echo json=refused;"
-                     "touch .devcontainer/x 2>/dev/null && echo dev=WRITTEN || echo dev=refused")
-    assert out == ["json=refused", "dev=refused"]
+                     "touch .devcontainer/x 2>/dev/null && echo dev=WRITTEN || echo dev=refused;"
+                     "echo '{}' > .devcontainer/devcontainer.json 2>/dev/null"
+                     " && echo devjson=WRITTEN || echo devjson=refused")
+    assert out == ["json=refused", "dev=refused", "devjson=refused"]
+
+
+def nothing_labelled(cli: PaudeCLI, workspace: Path) -> bool:
+    """Answer whether no container or network of ``workspace``'s session exists."""
+    label = f"label=paude.io/session={derive_session_name(workspace)}"
+    return cli.podman("ps", "-aq", "--filter", label).stdout.strip() == "" and cli.podman(
+        "network", "ls", "-q", "--filter", label).stdout.strip() == ""
 
 
 def test_home_root_and_a_ca_symlink_to_shadow_are_refused(paude_cli: PaudeCLI) -> None:
     cli = paude_cli
-    for workspace in (cli.home, Path("/")):
+    write_as_user(cli, cli.home / ".gnupg" / "pubring.kbx", "keys\n")
+    refusals = {cli.home: "it is your home directory", Path("/"): "it is the root directory",
+                cli.root: "it contains ~/.ssh", cli.home / ".ssh": "it is inside ~/.ssh",
+                cli.home / ".gnupg": "it is inside ~/.gnupg",
+                cli.home / ".config": "it contains ~/.config/gcloud",
+                cli.home / ".config" / "gh": "it is inside ~/.config/gh"}
+    for workspace, reason in refusals.items():
+        before = sorted(p.name for p in workspace.iterdir()) if workspace != Path("/") else []
         refused = cli.run("-w", str(workspace), "--detach", check=False)
         assert refused.returncode == 2, refused.stderr
-        assert refused.stderr.startswith("Error: refusing workspace")
+        assert refused.stderr.startswith(f"Error: refusing workspace {workspace}: {reason}, ")
         assert refused.stderr.count("\n") == 1, refused.stderr
-        label = f"label=paude.io/session={derive_session_name(workspace)}"
-        assert cli.podman("ps", "-aq", "--filter", label).stdout.strip() == ""
+        assert nothing_labelled(cli, workspace), workspace
+        if workspace != Path("/"):
+            assert sorted(p.name for p in workspace.iterdir()) == before
+    assert not (cli.home / ".local" / "state" / "paude").exists()  # no state, no approval
     (cli.workspace / "ca.pem").symlink_to("/etc/shadow")
     cli.configure({"extra_ca_certificates": ["ca.pem"]})  # approved, yet refused:
     refused = cli.run("--detach", check=False)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert "resolves to /etc/shadow, outside" in refused.stderr
-    name = derive_session_name(cli.workspace)
-    assert cli.podman("ps", "-aq", "--filter", f"label=paude.io/session={name}").stdout == ""
+    assert nothing_labelled(cli, cli.workspace)
     assert not (cli.home / ".local" / "state" / "paude" / "sessions").exists()
 
 

@@ -57,8 +57,13 @@ def test_initial_sync_then_git_works_both_ways(pod: SyncPod, sync: BuiltinSync) 
     pod.sh("echo two >> a.txt && git -c user.email=p@p -c user.name=p commit -qam 'pod commit'"
            " && git config core.hooksPath /tmp/evil && mkdir -p .git/hooks"
            " && printf '#!/bin/sh\\necho pwned\\n' > .git/hooks/pre-commit"
-           " && chmod +x .git/hooks/pre-commit && echo '*' >> .git/info/exclude")
+           " && chmod +x .git/hooks/pre-commit && echo '*' >> .git/info/exclude"
+           " && echo ../evil > .git/commondir && mkdir -p .devcontainer"
+           " && echo '{\"allowed_domains\": [\".evil.example\"]}' > paude.json"
+           " && echo '{\"image\": \"evil\"}' > .devcontainer/devcontainer.json")
     sync.sync_now()
+    for planted in (".git/commondir", "paude.json", ".devcontainer"):
+        assert not (ws / planted).exists(), planted  # the trust module's list: never back
     assert git(ws, "log", "--format=%s").splitlines() == ["pod commit", "local commit"]
     git(ws, "fsck", "--strict")
     assert (ws / "a.txt").read_text() == "one\ntwo\n"
