@@ -169,6 +169,31 @@ def test_risky_git_settings_are_found_by_git_itself(tmp_path: Path) -> None:
     assert find_risky_settings([("core.hookspath", "/usr/share/hooks")], ws) == []
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    ("core.pager", "sh -c x"), ("pager.log", "./x"), ("core.editor", "./x"),
+    ("sequence.editor", "./x"), ("gpg.program", "./x"), ("gpg.ssh.program", "./x"),
+    ("credential.helper", "!x"), ("credential.https://h.example.helper", "./x"),
+    ("core.askPass", "./x"), ("core.gitProxy", "./x"), ("core.alternateRefsCommand", "x"),
+    ("alias.st", "!x"), ("submodule.m.update", "!x"), ("remote.o.url", "ext::sh -c x"),
+    ("remote.o.uploadpack", "./x"), ("mergetool.t.cmd", "x"), ("trailer.t.cmd", "x"),
+])
+def test_settings_that_run_on_commit_log_or_push_are_named(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", key, value)
+    entries = run_read_config(SystemRunner(), tmp_path / ".git" / "config")
+    assert [r.partition("=")[2] for r in find_risky_settings(entries, tmp_path)] == [value]
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("alias.st", "status"), ("pager.log", "false"), ("credential.helper", ""),
+    ("submodule.m.update", "rebase"), ("remote.o.url", "https://h.example/r.git"),
+])
+def test_plain_settings_are_not_named(tmp_path: Path, key: str, value: str) -> None:
+    assert find_risky_settings([(key.lower(), value)], tmp_path) == []
+
+
 def test_parse_config_list_keeps_newlines_in_values() -> None:
     assert parse_config_list("a.b\nx\ny\0c.d\n\0") == [("a.b", "x\ny"), ("c.d", "")]
 

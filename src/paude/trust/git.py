@@ -27,9 +27,17 @@ _CREATE_IF_MISSING: dict[str, tuple[Literal["dir", "file"], str]] = {
     "config": ("file", ""), "hooks": ("dir", ""), "info": ("dir", ""),
     "commondir": ("file", ".\n")}
 _BOOLEAN = {"true", "false", "yes", "no", "on", "off", "1", "0", ""}
+# (section, name) of settings whose value git runs, whatever the subsection:
+# filter.<driver>.clean, gpg.ssh.program, credential.<url>.helper, remote.<name>.uploadpack...
 _DRIVER_KEYS = {("filter", "clean"), ("filter", "smudge"), ("filter", "process"),
-                ("diff", "textconv"), ("diff", "command"), ("merge", "driver")}
-_COMMAND_KEYS = {"core.sshcommand", "diff.external", "include.path"}
+                ("diff", "textconv"), ("diff", "command"), ("merge", "driver"),
+                ("gpg", "program"), ("credential", "helper"), ("mergetool", "cmd"),
+                ("difftool", "cmd"), ("remote", "uploadpack"), ("remote", "receivepack"),
+                ("trailer", "cmd"), ("trailer", "command")}
+# Run by the host's git status/commit/log/push/fetch (an editor, a pager, a helper).
+_COMMAND_KEYS = {"core.sshcommand", "diff.external", "include.path", "core.pager",
+                 "core.editor", "sequence.editor", "core.askpass", "core.gitproxy",
+                 "core.alternaterefscommand"}
 
 
 def parse_config_list(output: str) -> list[tuple[str, str]]:
@@ -47,19 +55,24 @@ def _inside(path: str, workspace: Path) -> bool:
     return target == workspace or workspace in target.parents
 
 
+def _runs_command(key: str, value: str, workspace: Path) -> bool:
+    section, _, name = key.rpartition(".")
+    kind = section.partition(".")[0]
+    if key in _COMMAND_KEYS or (kind, name) in _DRIVER_KEYS:
+        return bool(value)  # an empty value resets the setting
+    return (
+        (key == "core.fsmonitor" and value.lower() not in _BOOLEAN)
+        or (key == "core.hookspath" and _inside(value, workspace))
+        or (kind == "includeif" and name == "path")
+        or (kind == "pager" and value.lower() not in _BOOLEAN)  # pager.<command>
+        or (kind in {"alias", "submodule"} and value.startswith("!"))  # shell commands
+        or (kind == "remote" and name in {"url", "pushurl"} and value.startswith("ext::"))
+    )
+
+
 def find_risky_settings(entries: Sequence[tuple[str, str]], workspace: Path) -> list[str]:
     """Return ``key=value`` for each setting that makes host git run a command."""
-    risky = []
-    for key, value in entries:
-        section, _, name = key.rpartition(".")
-        kind = section.partition(".")[0]
-        if (key == "core.fsmonitor" and value.lower() not in _BOOLEAN) or (
-            key == "core.hookspath" and _inside(value, workspace)
-        ) or key in _COMMAND_KEYS or (kind, name) in _DRIVER_KEYS or (
-            kind == "includeif" and name == "path"
-        ):
-            risky.append(f"{key}={value}")
-    return risky
+    return [f"{key}={value}" for key, value in entries if _runs_command(key, value, workspace)]
 
 
 def git_dir_of(workspace: Path) -> Path | None:
