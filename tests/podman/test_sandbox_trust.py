@@ -118,8 +118,8 @@ def test_risky_git_settings_are_named_at_start_and_the_hooks_path_is_read_only(
     host(cli, "git", "init", "-q")
     for key, value in RISKY.items():
         host(cli, "git", "config", key, value)
-    started = cli.run("--detach")
     cli.started.append(derive_session_name(cli.workspace))
+    started = cli.run("--detach")
     warning = " ".join(started.stderr.split())  # rich wraps it
     assert "the workspace's git config makes git on this host run commands:" in warning
     for key, value in RISKY.items():
@@ -278,13 +278,23 @@ def test_interactive_start_asks_and_a_yes_applies(paude_cli: PaudeCLI, terminal:
     cli = paude_cli
     write_as_user(cli, cli.workspace / "paude.json",
                   json.dumps({"allowed_domains": [".asked.example"]}))
-    terminal.type(paude_command(cli).replace(" -m paude", " -m paude --detach"), "Enter")
-    wait_until("the [y/N] question", lambda: "Trust this configuration? [y/N]" in terminal.screen())
+    name = derive_session_name(cli.workspace)
+    cli.started.append(name)  # removed afterwards, whatever this test sees
+    command = paude_command(cli).replace(" -m paude", " -m paude --detach")
+    question = "Trust this configuration? [y/N]"
+    terminal.type(command, "Enter")
+    wait_until("the [y/N] question", lambda: question in terminal.screen())
+    terminal.type("", "Enter")  # no answer is a no
+    wait_until("the refusal", lambda: "is not approved" in terminal.screen(),
+               shown=terminal.screen)
+    assert nothing_labelled(cli, cli.workspace)
+    terminal.type("clear", "Enter")
+    wait_until("a clear screen", lambda: question not in terminal.screen())
+    terminal.type(command, "Enter")
+    wait_until("the [y/N] question", lambda: question in terminal.screen())
     assert "allowed_domains adds .asked.example" in terminal.screen()
     terminal.type("y", "Enter")
     wait_until("the session start", lambda: "Attach with: paude attach" in terminal.screen(),
                seconds=120)
-    name = derive_session_name(cli.workspace)
-    cli.started.append(name)
     assert ".asked.example" in proxy_conf(cli, name)
     assert "already trusted" in cli.run("trust").stderr
