@@ -120,10 +120,12 @@ def test_start_applies_policies_first_and_returns_running_session() -> None:
     kube = FakeKube()
     session = make(kube).start_session(spec("demo", env={"ANTHROPIC_API_KEY": "k"}))
     assert session.status is SessionStatus.RUNNING and session.workspace == "/src/demo"
-    assert kube.applied[0] == "Secret/paude-demo-env"
-    assert kube.applied[1].startswith("Secret/paude-proxy-") and kube.applied[1].endswith("-auth")
+    # The workspace PVC first: it names the session's proxy for a stop after a kill.
+    assert kube.applied[0] == "PersistentVolumeClaim/paude-demo-workspace"
+    assert kube.applied[1] == "Secret/paude-demo-env"
+    assert kube.applied[2].startswith("Secret/paude-proxy-") and kube.applied[2].endswith("-auth")
     assert (
-        kube.applied[2].startswith("NetworkPolicy/")
+        kube.applied[3].startswith("NetworkPolicy/")
         and kube.applied[-2] == "StatefulSet/paude-demo"
     )
     # Then the proxy Service's one endpoint: the pod its Deployment made.
@@ -172,6 +174,19 @@ def test_stop_keeps_pvc_and_shared_proxy_until_last_user() -> None:
     assert backend.find_session("a") is None
     with pytest.raises(SessionNotFoundError):
         backend.stop_session("a")
+
+
+def test_stop_after_a_start_killed_before_its_statefulset_drops_the_proxy_it_made() -> None:
+    kube = FakeKube()
+    backend = make(kube)
+    plan = backend.plan_session(spec("a"))
+    for step in plan.steps:  # a start killed right before it applied the StatefulSet
+        if step.obj["kind"] == "StatefulSet":  # type: ignore[union-attr]
+            break
+        kube.apply(step.obj)  # type: ignore[union-attr]
+    assert "Deployment" in kinds(kube)
+    backend.stop_session("a")
+    assert kinds(kube) == {"PersistentVolumeClaim"}
 
 
 def test_stop_of_unknown_session_raises() -> None:

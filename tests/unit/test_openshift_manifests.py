@@ -136,8 +136,9 @@ def test_agent_container_env_resources_and_workspace() -> None:
 
 def test_allow_network_has_no_proxy_and_still_no_ingress() -> None:
     objs = build_session_objects(spec(allow_network=True), SETTINGS)
-    assert [o["kind"] for o in objs] == ["NetworkPolicy", "PersistentVolumeClaim", "StatefulSet"]
-    assert objs[0]["spec"]["policyTypes"] == ["Ingress"] and objs[0]["spec"]["ingress"] == []
+    assert [o["kind"] for o in objs] == ["PersistentVolumeClaim", "NetworkPolicy", "StatefulSet"]
+    assert objs[1]["spec"]["policyTypes"] == ["Ingress"] and objs[1]["spec"]["ingress"] == []
+    assert "paude.io/proxy" not in objs[0]["metadata"]["labels"]
     env = {e["name"] for e in objs[2]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "HTTPS_PROXY" not in env
     assert objs[2]["metadata"]["labels"]["paude.io/network"] == "unrestricted"
@@ -171,11 +172,15 @@ def test_every_object_is_labelled_and_namespaced() -> None:
         assert (meta["labels"].get("paude.io/session") == "demo") is per_session, obj["kind"]
 
 
-def test_plan_orders_policies_first_and_agent_last() -> None:
+def test_plan_orders_the_claim_and_policies_first_and_agent_last() -> None:
     plan = build_session_plan(spec(), SETTINGS)
-    kinds = [s.obj["kind"] for s in plan.steps if isinstance(s, Manifest)]
-    assert kinds[:2] == ["NetworkPolicy", "NetworkPolicy"]
-    assert kinds[-2:] == ["PersistentVolumeClaim", "StatefulSet"]
+    manifests = [s.obj for s in plan.steps if isinstance(s, Manifest)]
+    kinds = [o["kind"] for o in manifests]
+    assert kinds[:3] == ["PersistentVolumeClaim", "NetworkPolicy", "NetworkPolicy"]
+    # The claim names the proxy the session uses (the proxy's objects name no session).
+    proxy = manifests[-1]["metadata"]["labels"]["paude.io/proxy"]
+    assert manifests[0]["metadata"]["labels"]["paude.io/proxy"] == proxy
+    assert kinds[-1] == "StatefulSet"
     assert kinds.index("Service") < kinds.index("StatefulSet")
 
 

@@ -41,16 +41,19 @@ def secret_steps(s: SessionSpec) -> list[SecretManifest]:
     return [step for step in plan.steps if isinstance(step, SecretManifest)]
 
 
-def test_the_secrets_come_first_then_exactly_the_sessions_objects() -> None:
+def test_the_claim_then_the_secrets_come_first_then_exactly_the_sessions_objects() -> None:
     s = spec()
     plan = build_start_plan(s, SETTINGS, proxy_password=PASSWORD)
-    names = [step.obj["metadata"]["name"] for step in plan.steps[:3]]
+    objects = build_session_plan(s, SETTINGS).steps
+    # The claim first: it names the proxy for a stop after a start killed at any later step.
+    assert plan.steps[0] == objects[0] and objects[0].obj["kind"] == "PersistentVolumeClaim"
+    names = [step.obj["metadata"]["name"] for step in plan.steps[1:4]]
     assert names == ["paude-demo-env", proxy_auth_name(s.allowed_domains), "paude-demo-gateway"]
-    assert all(isinstance(step, SecretManifest) for step in plan.steps[:3])
-    assert plan.steps[3:] == build_session_plan(s, SETTINGS).steps
+    assert all(isinstance(step, SecretManifest) for step in plan.steps[1:4])
+    assert plan.steps[4:] == objects[1:]
     assert not any(isinstance(step, Manifest) and step.obj["kind"] == "Secret"
                    for step in plan.steps)
-    keep = {step.obj["metadata"]["name"]: step.keep_existing for step in plan.steps[:3]}
+    keep = {step.obj["metadata"]["name"]: step.keep_existing for step in plan.steps[1:4]}
     assert keep == {"paude-demo-env": False, proxy_auth_name(s.allowed_domains): True,
                     "paude-demo-gateway": False}  # only the proxy's password is made once
 

@@ -273,10 +273,19 @@ class OpenShiftBackend(SessionEntry):
             )
 
     def _remove_objects(self, name: str) -> tuple[list[dict[str, Any]], list[str]]:
-        """Delete a session's objects but its PVC, and its proxy if no other session uses it."""
+        """Delete a session's objects but its PVC, and its proxy if no other session uses it.
+
+        The proxy is named by the StatefulSet and by the PVC: a start killed
+        before it applied the StatefulSet has made the PVC (its first step)
+        and perhaps the proxy's objects, which carry no session label.
+        """
         selector = {**selector_labels(ROLE_AGENT), LABEL_SESSION: name}
         found = self._api.list_objects("apps/v1", "StatefulSet", selector)
-        proxies = {o["metadata"].get("labels", {}).get(LABEL_PROXY) for o in found} - {None}
+        claims = self._api.list_objects(
+            "v1", "PersistentVolumeClaim", selector_labels(ROLE_STORAGE) | {LABEL_SESSION: name}
+        )
+        proxies = {o["metadata"].get("labels", {}).get(LABEL_PROXY)
+                   for o in [*found, *claims]} - {None}
         deleted = self._delete_labelled(
             {LABEL_MANAGED_BY: MANAGED_BY, LABEL_SESSION: name}
         )

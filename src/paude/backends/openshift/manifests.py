@@ -100,7 +100,11 @@ def build_workspace_claim(spec: SessionSpec, settings: ClusterSettings) -> dict[
     }
     if settings.storage_class:
         claim["storageClassName"] = settings.storage_class
-    claim_labels = {**labels(ROLE_STORAGE, session=spec.name), LABEL_NETWORK: _network(spec)}
+    # The proxy's id too: applied first, the claim tells a `paude stop` after an
+    # interrupted start which proxy that start was making.
+    proxy = None if spec.allow_network else proxy_id(spec.allowed_domains)
+    claim_labels = {**labels(ROLE_STORAGE, session=spec.name, proxy=proxy),
+                    LABEL_NETWORK: _network(spec)}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -289,7 +293,10 @@ def build_session_objects(
 ) -> list[dict[str, Any]]:
     """Return every object of a session, in apply order.
 
-    Policies come first so the agent pod never exists without them (lightkube's
+    The workspace PVC comes first: it carries the session's label and its
+    proxy's, so a ``paude stop`` after a start killed at any later point finds
+    the proxy that start made (the proxy's objects carry no session label).
+    Then the policies, so the agent pod never exists without them (lightkube's
     ``sort_objects`` ranks NetworkPolicies with pods, hence our own order); the
     StatefulSet comes last because its pod needs the PVC, proxy, gateway and
     policies (and the proxy's and gateway's Service addresses).
@@ -298,9 +305,9 @@ def build_session_objects(
     label (an export: no paude is there to write their endpoints).
     """
     return [
+        build_workspace_claim(spec, settings),
         *build_network_objects(spec, settings, by_labels=by_labels),
         *build_gateway_objects(spec, settings, by_labels=by_labels),
-        build_workspace_claim(spec, settings),
         build_agent_statefulset(spec, settings),
     ]
 

@@ -48,6 +48,11 @@ def build_secret_steps(
 def build_start_plan(
     spec: SessionSpec, settings: ClusterSettings, *, proxy_password: str
 ) -> Plan:
-    """Return what a start applies, in order: its Secrets, then the session's objects."""
+    """Return what a start applies, in order: the workspace PVC, the Secrets, the rest.
+
+    The PVC first, before the proxy's credential too: it names the session's
+    proxy for a stop after an interrupted start (see ``build_session_objects``).
+    """
     secrets = build_secret_steps(spec, settings, proxy_password=proxy_password)
-    return Plan(tuple(secrets)) + build_session_plan(spec, settings)
+    claim, *rest = build_session_plan(spec, settings).steps
+    return Plan((claim, *secrets, *rest))
