@@ -222,6 +222,7 @@ def test_cloned_paude_json_needs_approval_on_first_use(paude_cli: PaudeCLI) -> N
     write_as_user(cli, cli.workspace / ".devcontainer" / "devcontainer.json",
                   '{"name": "cloned"}')
     name = derive_session_name(cli.workspace)
+    cli.started.append(name)  # removed afterwards, should this start not be refused
     refused = cli.run("--detach", check=False)
     assert refused.returncode == 2, refused.stderr
     assert "first use of this workspace's configuration" in refused.stderr
@@ -257,6 +258,7 @@ def test_home_root_and_a_ca_symlink_to_shadow_are_refused(paude_cli: PaudeCLI) -
                 cli.home / ".config" / "gh": "it is inside ~/.config/gh"}
     for workspace, reason in refusals.items():
         before = sorted(p.name for p in workspace.iterdir()) if workspace != Path("/") else []
+        cli.started.append(derive_session_name(workspace))  # should it not be refused
         refused = cli.run("-w", str(workspace), "--detach", check=False)
         assert refused.returncode == 2, refused.stderr
         assert refused.stderr.startswith(f"Error: refusing workspace {workspace}: {reason}, ")
@@ -267,6 +269,7 @@ def test_home_root_and_a_ca_symlink_to_shadow_are_refused(paude_cli: PaudeCLI) -
     assert not (cli.home / ".local" / "state" / "paude").exists()  # no state, no approval
     (cli.workspace / "ca.pem").symlink_to("/etc/shadow")
     cli.configure({"extra_ca_certificates": ["ca.pem"]})  # approved, yet refused:
+    cli.started.append(derive_session_name(cli.workspace))
     refused = cli.run("--detach", check=False)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert "resolves to /etc/shadow, outside" in refused.stderr
