@@ -6,6 +6,9 @@ cached (`paude --detach` once in any workspace):
 
     python bench/session_loop.py --loops 10
 
+`--backend openshift` runs the loop on the running test cluster instead
+(bench/openshift_loop.py).
+
 Each loop starts the same session name (`paude --detach`), then stops it
 (`paude stop`). The same name means the same two subnets and the same fixed
 proxy address every time, so an address podman failed to release would make
@@ -125,7 +128,16 @@ def report(label: str, samples: list[tuple[float, float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=10)
-    loops = parser.parse_args().loops
+    parser.add_argument("--backend", choices=("podman", "openshift"), default="podman",
+                        help="openshift: on the running test cluster's kwok nodes"
+                             " (bench/openshift_loop.py)")
+    args = parser.parse_args()
+    loops = args.loops
+    if args.backend == "openshift":
+        import openshift_loop  # beside this script
+
+        openshift_loop.main(loops)
+        return
     workspace = Path(tempfile.mkdtemp(prefix="paude-bench-loop-")) / "ws"
     workspace.mkdir()
     agent, proxy = images(workspace)
