@@ -66,16 +66,28 @@ start() {
 
 alive() { [[ -f "$PIDS/$1" ]] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
 
-stop() { # NAME: TERM, then KILL after 10 s
+# group_alive PGID: a process of that group still runs (zombies do not count:
+# PID 1 here may be slow to reap them).
+group_alive() {
+    local member
+    for member in $(pgrep -g "$1" 2>/dev/null); do
+        [[ "$(awk '{print $3}' "/proc/$member/stat" 2>/dev/null)" != Z ]] && return 0
+    done
+    return 1
+}
+
+stop() { # NAME: TERM to its whole process group (start() made it a session), KILL after 10 s
     local pid i
     [[ -f "$PIDS/$1" ]] || return 0
     pid="$(cat "$PIDS/$1")"
-    if kill "$pid" 2>/dev/null; then
+    # The group, not only the leader: volumes.sh's kubectl watch and its
+    # subshells outlived a stop that signalled the leader alone.
+    if kill -- "-$pid" 2>/dev/null; then
         for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
+            group_alive "$pid" || break
             sleep 0.1
         done
-        kill -9 "$pid" 2>/dev/null || true
+        kill -9 -- "-$pid" 2>/dev/null || true
     fi
     rm -f "$PIDS/$1"
 }
