@@ -54,7 +54,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run each module's tests reversed or shuffled (``PAUDE_TEST_ORDER``), to prove
     they do not depend on their order. Items stay grouped by module and by the
-    parameters of their fixtures, so a module's sessions start once per mode."""
+    parameters of their module- or session-scoped fixtures (the groups pytest
+    made), so a module's sessions start once per mode. A function-scoped
+    parameter (``paude_cli``'s mode, a test's own ``parametrize``) splits no
+    group: grouping by it made blocks of one item, and nothing moved."""
     kind, seed = _order(config)
     if kind not in {"reverse", "random"}:
         return
@@ -62,7 +65,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     def group(item: pytest.Item) -> tuple[str, str]:
         spec = getattr(item, "callspec", None)
-        return str(item.path), repr(sorted(spec.params.items())) if spec else ""
+        if spec is None:
+            return str(item.path), ""
+        # pytest records each parameter's scope for exactly this grouping.
+        scopes = spec._arg2scope
+        wide = {name: value for name, value in spec.params.items()
+                if scopes[name].value != "function"}
+        return str(item.path), repr(sorted(wide.items()))
 
     ordered: list[pytest.Item] = []
     for (path, _), members in itertools.groupby(items, key=group):
