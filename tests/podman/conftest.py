@@ -44,8 +44,10 @@ def _order(config: pytest.Config) -> tuple[str, int]:
     return kind, int(seed or 0)
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    _order(config)  # picks the random seed now, so the header can show it
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    """Say the order (with a random seed, how to repeat it). Unlike
+    ``pytest_report_header``, this runs for a non-root conftest too: the whole
+    suite, run from ``tests``, shows it."""
     value = os.environ.get(ORDER_ENV)
     return f"podman tests run in {value} order ({ORDER_ENV}={value})" if value else None
 
