@@ -398,3 +398,32 @@ def test_a_registry_that_is_down_is_one_line_and_nothing_is_created(session: Rea
 def derive_name(session: RealSession) -> str:
     """The workspace's default session name (what a start would have made)."""
     return derive_session_name(session.workspace)
+
+
+def test_a_failing_build_shows_its_log_tail_keeps_the_log_and_creates_nothing(
+    session: RealSession, real_node: RealNode
+) -> None:
+    # A setup step that prints 60 lines, then fails: only the last ones are shown.
+    mark_text = secrets.token_hex(6)
+    command = f"for i in $(seq 1 60); do echo line-$i-{mark_text}; done; exit 7"
+    (session.workspace / "paude.json").write_text(json.dumps({"image": {"setup_command": command}}))
+    session.must("trust")
+    log = RegistryLog(real_node)
+    mark = log.mark()
+    failed = session.paude("--backend", "openshift", "--detach")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    error = next(line for line in failed.stderr.splitlines() if line.startswith("Error: "))
+    assert re.match(r"Error: building the agent image localhost/paude-agent:\w{12} failed"
+                    r" \(exit code \d+\):$", error), error  # fmt: skip
+    assert f"line-60-{mark_text}" in failed.stderr  # the tail: where it failed
+    assert f"line-1-{mark_text}\n" not in failed.stderr  # not the whole log
+    (kept,) = re.findall(r"Full log: (\S+)", failed.stderr)
+    path = Path(kept)
+    assert path.is_relative_to(session.home), path  # the user's state directory
+    text = path.read_text()
+    assert f"line-1-{mark_text}\n" in text and f"line-60-{mark_text}\n" in text  # the whole
+    # Nothing was pushed: the agent image comes first, and never built.
+    assert manifest_puts(log.since(mark, session.ns)) == []
+    assert uploads(log.since(mark, session.ns)) == []
+    assert session.labelled() == []
+    assert session.cluster.get("pvc", f"paude-{derive_name(session)}-workspace", session.ns) is None
