@@ -7,7 +7,8 @@ serves TLS with the cluster CA (``backend.registry_cert_dir``). The registry's
 access log is the evidence of what was uploaded. Everything goes through the
 ``paude`` command, as a user runs it:
 
-- the first start pushes both images, the pods pull them by digest and run;
+- the first start pushes both images (each push's line names its layers and
+  size), the pods pull them by digest and run;
 - a second start pushes nothing: one manifest check per image;
 - ``paude manifests`` shows the digests the pods run;
 - a changed ``image.setup_command`` in the workspace's paude.json waits for
@@ -21,7 +22,9 @@ access log is the evidence of what was uploaded. Everything goes through the
   base of the agent image the pod runs (its mark is in the pod; the agent
   runs); slow: a new base means a whole agent build and push;
 - a wrong registry password and a registry that is down are each one line
-  with the fix, and nothing is created (the images are checked first).
+  with the fix, and nothing is created (the images are checked first);
+- a failing build (a setup step) shows its log's tail and where the whole log
+  is kept, and pushes and creates nothing.
 """
 
 from __future__ import annotations
@@ -225,6 +228,14 @@ def test_first_start_pushes_a_second_pushes_nothing_and_pods_run_by_digest(
     pushed = log.since(mark, session.ns)
     assert uploads(pushed) and len(manifest_puts(pushed)) == 2, pushed
     assert (first.stdout + first.stderr).count("Pushed ") == 2, first
+    # Each push's line names its layers and size; its summary, the layers podman sent.
+    said = " ".join(first.stderr.split())  # rich wraps lines at 80 columns off a terminal
+    for kind in ("agent", "proxy"):
+        size = rf"localhost/paude-{kind}:\w{{12}} \((\d+) layers, [\d.]+ [GMk]?B\) to "
+        pushing = re.search(rf"Pushing {size}{re.escape(session.prefix)}\.\.\.", said)
+        done = re.search(rf"Pushed localhost/paude-{kind}:\w{{12}} \([\d.]+ [GMk]?B\) to "
+                         rf"{re.escape(session.prefix)} in \S+ \((\d+) layers\)", said)
+        assert pushing and done and pushing[1] == done[1], (kind, said)
     images = session.images()
     assert set(images) == {"StatefulSet", "Deployment"}
     for image in images.values():

@@ -18,7 +18,13 @@ from paude.errors import ConfigError, RegistryError
 from paude.images.argv import build_inspect_argv, build_push_argv
 from paude.images.auth import render_auth_file, temporary_auth_file
 from paude.images.failures import classify_failure, is_missing
-from paude.images.publish import parse_push_layers, publish_images
+from paude.images.publish import (
+    describe_image,
+    parse_image_size,
+    parse_push_layers,
+    publish_images,
+    render_size,
+)
 from paude.images.refs import (
     RegistryLogin,
     RegistryTarget,
@@ -219,3 +225,14 @@ def test_publish_stops_at_a_refused_login_before_building() -> None:
     with pytest.raises(RegistryError, match="refused the login"):
         publish_images(runner, [ImageSpec(kind="proxy")], TARGET, reporter=NullReporter())
     assert not runner.commands("podman")
+
+
+def test_the_push_line_names_the_images_layers_and_size() -> None:
+    inspect = json.dumps([{"RootFS": {"Layers": ["sha256:a", "sha256:b"]}, "Size": 1_420_000_000}])
+    assert parse_image_size(inspect) == (2, 1_420_000_000)
+    runner = RecordingRunner(reply(("podman", "image", "inspect"), stdout=inspect))
+    assert describe_image(runner, TAG) == (" (2 layers, 1.42 GB)", " (1.42 GB)")
+    assert [render_size(n) for n in (291_963_066, 5_300_000, 12_000, 10)] == [
+        "292 MB", "5.30 MB", "12 kB", "10 B"]  # fmt: skip
+    # podman that cannot tell: the push goes on, without the size.
+    assert describe_image(RecordingRunner(reply(("podman",), returncode=125)), TAG) == ("", "")

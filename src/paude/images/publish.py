@@ -10,6 +10,7 @@ uploads only the layers the registry lacks.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -55,6 +56,35 @@ class PublishedImage:
     pull_ref: str  # <pull prefix>/paude-<kind>@sha256:...
     pushed: bool  # False: the registry already had it (one manifest check)
     layers: int = 0  # layers in the pushed image (podman uploads only those missing)
+
+
+def parse_image_size(inspect_json: str) -> tuple[int, int]:
+    """Return (layers, bytes) of a local image from ``podman image inspect`` JSON."""
+    (image,) = json.loads(inspect_json)
+    return len((image.get("RootFS") or {}).get("Layers") or []), int(image.get("Size") or 0)
+
+
+def render_size(size: int) -> str:
+    """Return ``1.42 GB``, ``292 MB`` or ``12 kB`` (decimal units, as podman shows them)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.2f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} B"
+
+
+def describe_image(runner: Runner, local_tag: str) -> tuple[str, str]:
+    """Return ``(" (11 layers, 1.42 GB)", " (1.42 GB)")`` for the push's live and done lines.
+
+    Both are "" when podman cannot tell (the push goes on without them).
+    """
+    argv = ["podman", "image", "inspect", "--format", "json", local_tag]
+    result = runner.run(argv, timeout=TIMEOUT_INSPECT, check=False)
+    try:
+        layers, size = parse_image_size(result.stdout)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return "", ""
+    return f" ({layers} layers, {render_size(size)})", f" ({render_size(size)})"
 
 
 def parse_push_layers(output: str) -> int:
@@ -136,8 +166,9 @@ def publish_images(
                 continue
             ensure_image(runner, spec, rebuild=rebuild, display=reporter,
                          on_build=_preflight_of(spec), on_wait=reporter.info)
-            with reporter.follow(f"Pushing {tag} to {target.push_prefix}",
-                                 done=f"Pushed {tag} to {target.push_prefix}") as feed:
+            live, done = describe_image(runner, tag)  # the summary counts the layers
+            with reporter.follow(f"Pushing {tag}{live} to {target.push_prefix}",
+                                 done=f"Pushed {tag}{done} to {target.push_prefix}") as feed:
                 image = push_image(runner, target, tag, authfile, on_line=feed)
             out.append(image)
     return out
