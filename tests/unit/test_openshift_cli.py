@@ -76,6 +76,10 @@ def test_print_rbac_prints_role_and_binding(workspace: Path) -> None:
     role, binding = yaml.safe_load_all(result.stdout)
     assert (role["kind"], role["metadata"]["namespace"]) == ("Role", "ns1")
     assert binding["subjects"] == [{"kind": "User", "name": "alice"}]
+    # What pushing into the namespace's image streams needs (OpenShift's registry asks).
+    layers = [r for r in role["rules"] if r["resources"] == ["imagestreams/layers"]]
+    assert layers and layers[0]["apiGroups"] == ["image.openshift.io"]
+    assert {"get", "update"} <= set(layers[0]["verbs"]), layers
 
 
 def test_setup_refuses_podman(workspace: Path) -> None:
