@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,6 +154,28 @@ def test_a_registry_that_is_down_is_one_clear_line(tmp_path: Path) -> None:
     assert err.message.startswith(f"cannot reach the registry {down.address}:")
     assert "connection refused" in err.message and "\n" not in err.message
     assert err.hint is not None and "backend.registry" in err.hint
+
+
+def test_a_registry_out_of_storage_is_one_clear_line(tmp_path: Path) -> None:
+    """The registry's storage is an 8 MB tmpfs: the proxy image's layers do not fit."""
+    data = tmp_path / "full" / "data"
+    data.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(data)], check=True,
+                   timeout=60)  # fmt: skip
+    try:
+        full = LocalRegistry(tmp_path / "full").start()
+        try:
+            with pytest.raises(RegistryError) as info:
+                publish_images(RUNNER, [ImageSpec(kind="proxy")], target_for(full),
+                               reporter=NullReporter())  # fmt: skip
+        finally:
+            full.stop()
+    finally:
+        subprocess.run(["umount", str(data)], check=True, timeout=60)
+    err = info.value
+    assert err.message.startswith(f"the registry {full.address} failed to store the image:")
+    assert "500 Internal Server Error" in err.message and "\n" not in err.message
+    assert err.hint is not None and "free storage" in err.hint
 
 
 def test_manifests_show_the_digests_the_registry_holds(

@@ -167,6 +167,12 @@ _LOGRUS = (
             "Ask the owner",
         ),
         (
+            "Error: writing blob: initiating layer upload to /v2/x/p/blobs/uploads/ in h:"
+            " received unexpected HTTP status: 500 Internal Server Error",
+            "the registry registry.example.com:5000 failed to store the image: writing blob:",
+            "free storage",
+        ),
+        (
             "Error: writing blob: denied: exceeded quota for imagestreams",
             "refused the image: over quota",
             "Remove old paude images",

@@ -23,6 +23,8 @@ _LOGIN = ("unauthorized", "authentication required", "incorrect username or pass
 _DENIED = ("denied", "forbidden")
 _PARSING_RE = re.compile(r'^Error parsing image name "[^"]*": ')
 _QUOTA = ("quota", "exceeds the limit", "storage limit")
+# The registry itself failed (docker-registry answers a full disk so, without a reason).
+_SERVER_RE = re.compile(r"unexpected HTTP status: 5[0-9][0-9]")
 
 
 def is_missing(stderr: str) -> bool:
@@ -64,6 +66,12 @@ def classify_failure(stderr: str, *, target: RegistryTarget, action: str) -> Reg
         return RegistryError(
             f"the registry {host} refused the image: over quota ({reason})",
             hint="Remove old paude images from it (or ask for more quota), then retry.",
+        )
+    if _SERVER_RE.search(stderr):
+        return RegistryError(
+            f"the registry {host} failed to store the image: {reason}",
+            hint="It answered with a server error: check its log and its free storage"
+            " (a full disk answers so), then retry.",
         )
     if any(text in low for text in _LOGIN):
         return RegistryError(
