@@ -72,6 +72,28 @@ def test_initial_sync_then_git_works_both_ways(pod: SyncPod, sync: BuiltinSync) 
     assert git(ws, "status", "--porcelain") == ""
 
 
+# What a case-insensitive host (macOS, Windows) opens as .git/config, .git/hooks,
+# .git/info, paude.json and .devcontainer: on this case-sensitive host a pull
+# would make each a new name; there, it would overwrite the real one.
+HOST_SPELLINGS = (".GIT/config", ".git/HOOKS/pre-commit", ".Git/info/exclude", "PAUDE.JSON",
+                  ".DevContainer/devcontainer.json", "GIT~1/config", ".g\u200cit/config",
+                  ".git./hooks/post-checkout", "Paude.json.")
+
+
+def test_host_spellings_of_protected_paths_never_come_back(pod: SyncPod,
+                                                           sync: BuiltinSync) -> None:
+    ws = pod.workspace
+    git(ws, "init", "-q", "-b", "main")
+    sync.sync_now()
+    pod.sh('for p in "$@"; do mkdir -p "$(dirname "$p")" && echo pwned > "$p"; done'
+           " && echo mine > ok.txt", *HOST_SPELLINGS)
+    sync.sync_now()
+    assert (ws / "ok.txt").read_text() == "mine\n"
+    for planted in HOST_SPELLINGS:
+        assert not (ws / planted).exists(), planted
+    assert pod.read("PAUDE.JSON") == "pwned\n"  # the pod keeps its own
+
+
 def test_background_sync_both_ways_without_echo(pod: SyncPod, sync: BuiltinSync) -> None:
     (pod.workspace / "seed").write_text("s")
     assert sync.start()

@@ -65,3 +65,28 @@ def test_never_back_matches_whole_components() -> None:
 @pytest.mark.parametrize("is_dir", [False, True])
 def test_never_back_answers_as_the_trust_list(path: str, is_dir: bool) -> None:
     assert is_never_back(path, is_dir=is_dir) == never_sync_back(path, is_dir=is_dir)
+
+
+# Each opens a protected path on a case-insensitive host: macOS (case, HFS+
+# ignorable code points, normalization) or Windows (case, trailing dots and
+# spaces, alternate data streams, 8.3 short names).
+@pytest.mark.parametrize("path", [
+    ".GIT/config", ".git/HOOKS/pre-commit", ".Git/info/exclude", "PAUDE.JSON", "Paude.Json",
+    ".DevContainer/devcontainer.json", ".DEVCONTAINER.JSON", "sub/.GIT/Config",
+    ".g\u200cit/config", ".git/\ufeffhooks/x", ".gi\u200dt/info/x", ".git/hoo\u212as/x",
+    ".git./config", ".git /hooks/x", "paude.json.", ".git::$INDEX_ALLOCATION/hooks/x",
+    "GIT~1/config", "git~2/hooks/x", "PAUDE~1.JSO", "DEVCON~1/Dockerfile",
+    ".git/COMMON~1", ".git/CONFIG~1.WOR", ".GIT",
+])
+def test_never_back_in_every_spelling_the_host_opens(path: str) -> None:
+    assert is_never_back(path)
+
+
+@pytest.mark.parametrize("path", [
+    ".GIT/objects/ab/cd", ".Git/refs/heads/main", ".github/workflows/ci.yml", ".gitignore",
+    "a.git/config", "docs/PAUDE.JSON", "src/Config", "GIT~1/objects/x", ".gitmodules",
+    "paude.json5", "devcontainer/x",
+])
+def test_other_spellings_still_come_back(path: str) -> None:
+    assert not is_never_back(path)
+    assert not is_never_back(path.rsplit("/", 1)[0], is_dir=True)

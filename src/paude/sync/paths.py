@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pathspec
 
 from paude.errors import ConfigError
-from paude.trust.paths import GIT_DIR, SANDBOX_CONFIG, never_sync_back
+from paude.trust.paths import never_sync_back
 
 # Directories skipped anywhere in the tree (pruned in the pod's scans and watches too).
 DEFAULT_EXCLUDED_DIRS = (
@@ -36,10 +36,9 @@ def is_never_back(path: str, *, is_dir: bool = False) -> bool:
     """Say whether a change to ``path`` made in the pod must never reach the host.
 
     The one list is the trust module's (git config, hooks, info; paude.json
-    and devcontainer files): they go to the pod, never back.
+    and devcontainer files): they go to the pod, never back, in any spelling
+    a case-insensitive host opens as one of them (``.GIT/config``).
     """
-    if GIT_DIR not in path and not any(name in path for name in SANDBOX_CONFIG):
-        return False  # most paths: no name the list could match (it parses each path)
     return never_sync_back(path, is_dir=is_dir)
 
 
