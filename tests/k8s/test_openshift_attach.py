@@ -291,8 +291,18 @@ def test_attach_detach_and_reattach_through_kubectl_exec(
     # loaded, and the very argv the full backend exec'd above.
     assert quick_attach(cli, "attach") == (attach, [])
     assert quick_attach(cli, "attach", "not-a-session") == (None, [])
+    # A workspace paude.json steers it only as `paude trust` approved it: one the
+    # agent (or a clone) wrote goes to the full CLI, which asks or refuses.
+    (cli.workspace / "paude.json").write_text('{"sync": {"enabled": false}}')
+    assert quick_attach(cli, "attach")[0] is None
+    cli.run("trust")
+    assert quick_attach(cli, "attach") == (attach, [])
+    (cli.workspace / "paude.json").write_text('{"backend": {"namespace": "elsewhere"}, '
+                                              '"sync": {"enabled": false}}')
+    assert quick_attach(cli, "attach")[0] is None
     # With the sync on but not running here, the full CLI (which restarts it) attaches.
     (cli.workspace / "paude.json").write_text('{"sync": {"enabled": true}}')
+    cli.run("trust")
     assert quick_attach(cli, "attach")[0] is None
     (cli.workspace / "paude.json").unlink()
     # `paude attach` comes back to the same tmux server, shell and screen.

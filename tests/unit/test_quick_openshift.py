@@ -21,8 +21,9 @@ from paude.backends.openshift.agentpod import is_pod_ready, is_session_agent
 from paude.backends.openshift.client import pick_namespace
 from paude.backends.openshift.quickget import build_target, kubeconfig_path, read_target
 from paude.cli.fastpath import reattach_target
-from paude.cli.quick_openshift import QuickSettings, read_settings
+from paude.cli.quick_openshift import QuickSettings, build_quick_attach, read_settings
 from paude.config.load import load_config
+from paude.trust.approval import name_files, save_record
 
 CA = base64.b64encode(b"not a real CA").decode()
 
@@ -107,15 +108,41 @@ def write(path: Path, data: dict[str, Any]) -> None:
 ])
 def test_settings_merge_as_the_config_loader_merges(
         tmp_path: Path, user: dict[str, Any], project: dict[str, Any]) -> None:
-    ws, env = tmp_path / "ws", {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "x")}
+    ws, env = tmp_path / "ws", {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "x"),
+                                "XDG_STATE_HOME": str(tmp_path / "state")}
     ws.mkdir()
     if user:
         write(tmp_path / "x" / "paude" / "paude.json", user)
     if project:
         write(ws / "paude.json", project)
-    full = load_config(ws, env=env).config
+    loaded = load_config(ws, env=env)
+    save_record(tmp_path / "state" / "paude", ws, name_files(ws, loaded.workspace_files))
+    full = loaded.config
     assert read_settings(ws, env) == QuickSettings(full.backend.context, full.backend.namespace,
                                                    full.sync.enabled)  # fmt: skip
+
+
+def test_an_unapproved_project_file_goes_to_the_full_cli(tmp_path: Path) -> None:
+    """What ``paude trust`` approved steers the quick path; an agent's edit (or a
+    clone's file) never does: the full CLI asks or refuses."""
+    ws, env = tmp_path / "ws", {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "st")}
+    ws.mkdir()
+    mine = {"backend": {"type": "openshift", "namespace": "mine"}}
+    write(ws / "paude.json", mine)
+    assert read_settings(ws, env) is None  # first use: never approved
+    loaded = load_config(ws, env=env)
+    save_record(tmp_path / "st" / "paude", ws, name_files(ws, loaded.workspace_files))
+    assert read_settings(ws, env) == QuickSettings(None, "mine", True)
+    for theirs in ({"backend": {"type": "openshift", "namespace": "attacker"}},
+                   {"backend": {"type": "openshift", "namespace": "mine",
+                                "context": "theirs"}},
+                   {**mine, "sync": {"enabled": False}}):
+        write(ws / "paude.json", theirs)
+        assert read_settings(ws, env) is None, theirs
+        assert reattach_target([], ws, env, backend="openshift") is not None  # routed here...
+        assert build_quick_attach("s", ws, env) is None  # ...and handed to the full CLI
+    write(ws / "paude.json", mine)
+    assert read_settings(ws, env) == QuickSettings(None, "mine", True)
 
 
 def test_doubtful_settings_go_to_the_full_cli(tmp_path: Path) -> None:

@@ -61,9 +61,11 @@ def read_settings(cwd: Cwd, env: Mapping[str, str]) -> QuickSettings | None:
     """Return the settings merged as the full CLI merges them (project over user), or ``None``.
 
     ``None`` when in doubt: a project paude.json that is a symlink (the full
-    CLI confines it to the workspace), or a value of the wrong type.
+    CLI confines it to the workspace), one that is not the text ``paude
+    trust`` approved (the agent or a clone wrote it: the full CLI asks), or a
+    value of the wrong type.
     """
-    if os.path.islink(os.path.join(cwd, "paude.json")):
+    if os.path.islink(os.path.join(cwd, "paude.json")) or not is_project_file_trusted(cwd, env):
         return None
     layers = read_config_files(cwd, env)
     if layers is None:
@@ -81,6 +83,24 @@ def read_settings(cwd: Cwd, env: Mapping[str, str]) -> QuickSettings | None:
             or not isinstance(enabled, bool):  # fmt: skip
         return None
     return QuickSettings(context, namespace, enabled)  # type: ignore[arg-type]
+
+
+def is_project_file_trusted(cwd: Cwd, env: Mapping[str, str]) -> bool:
+    """Say whether the workspace has no paude.json or the one ``paude trust`` approved."""
+    path = os.path.join(cwd, "paude.json")
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", errors="replace")  # as the approval reads it
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    from paude.trust.record import approved_text
+
+    home = os.path.expanduser(env.get("HOME", "~"))
+    state = os.path.join(env.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state"),
+                         "paude")
+    return approved_text(state, os.path.realpath(cwd), "paude.json") == text
 
 
 def is_sync_running(name: str, env: Mapping[str, str]) -> bool:

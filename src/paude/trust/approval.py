@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from paude.errors import ConfigError
+from paude.trust.record import record_file
 
 PROJECT_FILE = "paude.json"
 ALLOWLIST_KEY = "allowed_domains"
@@ -182,8 +183,7 @@ def evaluate(current: Mapping[str, str], record: Record | None) -> Verdict:
 
 def record_path(state: Path, workspace: Path) -> Path:
     """Return where the approval of ``workspace`` is kept (one file per workspace)."""
-    key = hashlib.sha256(str(workspace).encode()).hexdigest()[:32]
-    return state / "trust" / f"{key}.json"
+    return Path(record_file(str(state), str(workspace)))
 
 
 def load_record(state: Path, workspace: Path) -> Record | None:
