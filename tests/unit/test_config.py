@@ -11,6 +11,7 @@ import pytest
 from paude.config import load_config
 from paude.config.models import DEFAULT_BASE_IMAGE
 from paude.errors import ConfigError
+from paude.trust.refuse import HostPathRefusedError
 
 
 def write(path: Path, data: object) -> Path:
@@ -155,3 +156,23 @@ def test_workspace_files_that_symlink_outside_are_refused(tmp_path: Path) -> Non
     (ws / "paude.json").symlink_to("/etc/passwd")
     with pytest.raises(ConfigError, match=r"project file .* resolves to /etc/passwd"):
         load_config(ws, env=env)
+
+
+def test_a_registry_cert_dir_outside_the_workspace_is_refused(tmp_path: Path) -> None:
+    """``podman --cert-dir`` reads each key and certificate in it: confined as a CA path."""
+    ws, outside = tmp_path / "ws", tmp_path / "outside"
+    write(outside / "client.key", "KEY\n")
+    ws.mkdir()
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    refused = r"backend\.registry_cert_dir.* resolves to .*/outside.*, outside .*: refused"
+    (ws / "link").symlink_to(outside)
+    (ws / "certs").mkdir()
+    (ws / "certs" / "client.key").symlink_to(outside / "client.key")
+    for value in (str(outside), "link", "certs"):
+        write(ws / "paude.json", {"backend": {"registry_cert_dir": value}})
+        with pytest.raises(HostPathRefusedError, match=refused):
+            load_config(ws, env=env)
+    (ws / "certs" / "client.key").unlink()
+    (ws / "certs" / "ca.crt").write_text("CA\n")
+    loaded = load_config(ws, env=env)
+    assert loaded.config.backend.registry_cert_dir == str(ws.resolve() / "certs")

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from paude.config.devcontainer import DevcontainerSettings, load_devcontainer
 from paude.config.models import PaudeConfig
 from paude.errors import ConfigError
-from paude.trust.refuse import read_confined
+from paude.trust.refuse import confine_dir, read_confined
 
 PROJECT_FILE = "paude.json"
 _ACCUMULATING = ("allowed_domains", "extra_ca_certificates")
@@ -107,6 +107,18 @@ def _validate(data: dict[str, Any], origin: str) -> PaudeConfig:
         ) from err
 
 
+def _confine_cert_dir(layer: dict[str, Any], workspace: Path, roots: list[Path]) -> None:
+    """Confine a workspace-named ``backend.registry_cert_dir`` as a CA path is confined,
+    and name it resolved, so ``podman --cert-dir`` reads what was checked."""
+    backend = layer.get("backend")
+    value = backend.get("registry_cert_dir") if isinstance(backend, dict) else None
+    if isinstance(value, str) and isinstance(backend, dict):
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else workspace / path
+        backend["registry_cert_dir"] = str(
+            confine_dir(path, roots, what="backend.registry_cert_dir"))
+
+
 def load_config(
     workspace: Path,
     *,
@@ -136,6 +148,7 @@ def load_config(
             _validate(layer, str(path))  # name the file that holds the mistake
             if raw is not None:
                 workspace_ca = tuple(layer.get("extra_ca_certificates", ()))
+                _confine_cert_dir(layer, workspace, [workspace, *roots])
             merged = _merge(merged, layer)
             sources.append(str(path))
     env_layer = _env_layer(env)

@@ -69,6 +69,42 @@ def _opened_path(fd: int, fallback: Path) -> Path:
     return Path(os.readlink(proc)) if proc.exists() else fallback.resolve()
 
 
+def resolve_confined(path: Path, roots: Sequence[Path], *, what: str) -> Path:
+    """Return ``path`` with every symlink resolved, if that lies under one of ``roots``.
+
+    Raises:
+        HostPathRefusedError: ``path`` leads outside ``roots``.
+        ConfigError: it does not exist.
+    """
+    roots = [r.resolve() for r in roots]
+    try:
+        resolved = path.resolve(strict=True)
+    except OSError as err:
+        raise ConfigError(f"{what} {str(path)!r}: {err.strerror or 'cannot resolve'}") from err
+    if not _under(resolved, roots):
+        places = " or ".join(str(r) for r in roots)
+        raise HostPathRefusedError(
+            f"{what} {str(path)!r} resolves to {resolved}, outside {places}: refused")
+    return resolved
+
+
+def confine_dir(path: Path, roots: Sequence[Path], *, what: str) -> Path:
+    """Return the resolved directory ``path`` if it and every entry in it lie under ``roots``.
+
+    For a directory another program reads (``podman --cert-dir`` reads each
+    ``*.crt``, ``*.cert`` and ``*.key``): a symlink in it counts too.
+
+    Raises:
+        HostPathRefusedError: it or an entry leads outside ``roots``, or it is not a directory.
+    """
+    resolved = resolve_confined(path, roots, what=what)
+    if not resolved.is_dir():
+        raise HostPathRefusedError(f"{what} {str(path)!r} is not a directory: refused")
+    for entry in resolved.iterdir():
+        resolve_confined(entry, roots, what=f"{what} entry")
+    return resolved
+
+
 def read_confined(path: Path, roots: Sequence[Path], *, what: str) -> tuple[bytes, Path]:
     """Read ``path`` only if, with every symlink resolved, it lies under one of ``roots``.
 
@@ -81,14 +117,7 @@ def read_confined(path: Path, roots: Sequence[Path], *, what: str) -> tuple[byte
         ConfigError: it cannot be read.
     """
     roots = [r.resolve() for r in roots]
-    places = " or ".join(str(r) for r in roots)
-    try:
-        resolved = path.resolve(strict=True)
-    except OSError as err:
-        raise ConfigError(f"{what} {str(path)!r}: {err.strerror or 'cannot resolve'}") from err
-    if not _under(resolved, roots):
-        raise HostPathRefusedError(
-            f"{what} {str(path)!r} resolves to {resolved}, outside {places}: refused")
+    resolved = resolve_confined(path, roots, what=what)
     try:
         fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as err:
