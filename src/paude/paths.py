@@ -8,8 +8,9 @@ from pathlib import Path
 
 def state_dir() -> Path:
     """Return paude's XDG state directory (``$XDG_STATE_HOME/paude``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "paude"
+    from paude.syncproc import state_home
+
+    return Path(state_home(os.environ))
 
 
 def build_log_path(tag: str) -> Path:

@@ -15,11 +15,17 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-def state_root(env: Mapping[str, str]) -> str:
-    """Return where every session's sync state lives (``$XDG_STATE_HOME/paude/sync``)."""
+def state_home(env: Mapping[str, str]) -> str:
+    """Return paude's XDG state directory (``$XDG_STATE_HOME/paude``), the one place
+    that says where it is (standard library only: the quick paths read it too)."""
     base = env.get("XDG_STATE_HOME") or os.path.join(
         os.path.expanduser(env.get("HOME", "~")), ".local", "state")
-    return os.path.join(base, "paude", "sync")
+    return os.path.join(base, "paude")
+
+
+def state_root(env: Mapping[str, str]) -> str:
+    """Return where every session's sync state lives (``$XDG_STATE_HOME/paude/sync``)."""
+    return os.path.join(state_home(env), "sync")
 
 
 def lock_holder(lock: str) -> int | None:

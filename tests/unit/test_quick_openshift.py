@@ -198,3 +198,13 @@ def test_the_quick_reattach_loads_no_heavy_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_trust_record_that_is_not_an_object_approves_nothing(tmp_path: Path) -> None:
+    """A damaged record (valid JSON, not paude's object) is no approval, not a traceback."""
+    from paude.trust.record import approved_text, record_file
+
+    record = Path(record_file(str(tmp_path), "/w"))
+    record.parent.mkdir(parents=True)
+    record.write_text('["paude.json"]')
+    assert approved_text(str(tmp_path), "/w", "paude.json") is None

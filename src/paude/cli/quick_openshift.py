@@ -95,12 +95,10 @@ def is_project_file_trusted(cwd: Cwd, env: Mapping[str, str]) -> bool:
         return True
     except OSError:
         return False
+    from paude.syncproc import state_home
     from paude.trust.record import approved_text
 
-    home = os.path.expanduser(env.get("HOME", "~"))
-    state = os.path.join(env.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state"),
-                         "paude")
-    return approved_text(state, os.path.realpath(cwd), "paude.json") == text
+    return approved_text(state_home(env), os.path.realpath(cwd), "paude.json") == text
 
 
 def is_sync_running(name: str, env: Mapping[str, str]) -> bool:

@@ -25,7 +25,9 @@ def approved_text(state: str, workspace: str, name: str) -> str | None:
             data = json.load(handle)
     except (OSError, ValueError):
         return None
-    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None  # not a record paude wrote: nothing is approved
+    files = data.get("files")
     if data.get("workspace") != workspace or not isinstance(files, dict):
         return None
     text = files.get(name)
