@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import tarfile
 import tempfile
 import threading
@@ -31,6 +32,7 @@ from paude.sync.transport import SERVER_READY, ExecTransport, parse_scan
 TIMEOUT_STEP = 600.0
 TIMEOUT_START = 60.0
 _CHUNK = 1 << 20
+_QUEUED_CHUNKS = 4  # chunks made ahead of the stream (memory: about 4 MiB)
 _KINDS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.LINK}
 
 
@@ -118,10 +120,11 @@ class Channel:
             chunks = _Chunked(pipe.stdin)
             try:
                 yield chunks
+                chunks.finish()
             except BaseException:
                 self.close()
+                chunks.close_writer()
                 raise
-            chunks.send()
             pipe.stdin.write(b"0\n")
             pipe.stdin.flush()
             with self._reply(cmd):
@@ -147,11 +150,21 @@ class Channel:
 
 
 class _Chunked(io.RawIOBase):
-    """Frame what is written as length-prefixed chunks of about ``_CHUNK`` bytes."""
+    """Frame what is written as length-prefixed chunks of about ``_CHUNK`` bytes.
+
+    A thread writes the chunks to the stream, so the next chunk is made
+    here while the last one is still being written (a write to the exec's
+    stdin blocks until the pod has read most of it). ``finish`` waits for
+    every chunk and raises what the writing raised.
+    """
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self.buf = bytearray()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUED_CHUNKS)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_chunks, daemon=True)
+        self._thread.start()
 
     def writable(self) -> bool:
         return True
@@ -163,11 +176,33 @@ class _Chunked(io.RawIOBase):
         return len(data)
 
     def send(self) -> None:
-        """Send what is buffered as one chunk."""
+        """Queue what is buffered as one chunk (raise if writing failed)."""
+        if self._error:
+            raise OSError(f"writing to the pod failed: {self._error}")
         if self.buf:
-            self.out.write(b"%d\n" % len(self.buf))
-            self.out.write(self.buf)
+            self._queue.put(b"%d\n" % len(self.buf) + self.buf)
             self.buf = bytearray()
+
+    def finish(self) -> None:
+        """Send the rest and wait until every chunk is written."""
+        self.send()
+        self.close_writer()
+        if self._error:
+            raise OSError(f"writing to the pod failed: {self._error}")
+
+    def close_writer(self) -> None:
+        """End the writing thread (after the chunks already queued)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _write_chunks(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, only drain (never block the maker)
+                try:
+                    self.out.write(chunk)
+                except BaseException as err:  # raised again in the maker's thread
+                    self._error = err
 
 
 class _Bounded(io.RawIOBase):
