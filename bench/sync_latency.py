@@ -220,6 +220,7 @@ def main() -> None:
     if args.stand_in:
         print(json.dumps(stand_in(args), indent=2))
         return
+    os.environ["PYTHONPATH"] = str(BENCH.parent / "src")  # the background sync: this checkout's
     env = up()
     os.environ["KUBECONFIG"] = env["KUBECONFIG"]
     image = images(env)

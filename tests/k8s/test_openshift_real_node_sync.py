@@ -74,11 +74,12 @@ class Session:
             assert done.returncode == 0, f"paude {' '.join(args)}: {done.stdout}{done.stderr}"
         return done
 
-    def start(self) -> None:
-        self.paude("--backend", "openshift", "--detach")
+    def start(self) -> subprocess.CompletedProcess[str]:
+        done = self.paude("--backend", "openshift", "--detach")
         (found,) = [s for s in json.loads(self.paude("sessions", "--json").stdout)
                     if s["workspace"] == str(self.workspace)]
         self.name, self.pod = found["name"], f"paude-{found['name']}-0"
+        return done
 
     def sync_status(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.paude("sync", "--status", "--json").stdout)
@@ -251,3 +252,12 @@ def test_real_session_sync_conflicts_restart_after_a_kill_and_stop_loses_nothing
     s.paude("stop")
     assert s.local("last.txt") == "last words"
     assert s.local("f.txt") == "local editmore\n"
+
+    # stop --force deletes the volume: the next paude starts on a new, empty one.
+    # The index of the old one must not read as every file deleted in the pod.
+    s.paude("stop", "--force", "--yes")
+    started = s.start()
+    assert s.local("last.txt") == "last words" and s.read("last.txt") == "last words"
+    assert len(list((ws / "burst").iterdir())) == 2 * BURST
+    assert s.local("f.txt") == s.read("f.txt") == "local editmore\n"
+    assert "workspace volume is new" in started.stderr

@@ -314,3 +314,28 @@ def test_an_initial_push_is_one_round_and_the_pod_then_holds_what_the_index_says
     again = sync.sync_now()
     assert again.changed == 0
     assert sync.files.read_status()["rounds"] == 2
+
+
+def test_a_new_pod_volume_is_a_first_sync_not_every_file_deleted(
+        pod: SyncPod, sync: BuiltinSync) -> None:
+    """``paude stop --force`` then ``paude``: the old index meets a new, empty volume."""
+    ws = pod.workspace
+    for i in range(20):
+        (ws / f"f{i}").write_text(f"file {i}\n")
+    sync.sync_now()
+    first = pod.read(".paude/volume")
+    # A new volume: nothing of the old one, paude's own files neither.
+    pod.sh("find . -mindepth 1 -delete")
+    pod.write("made-in-new-pod", "pod")
+
+    result = sync.sync_now()
+    assert sorted(p.name for p in ws.iterdir() if p.name != ".paude") == sorted(
+        [f"f{i}" for i in range(20)] + ["made-in-new-pod"])
+    assert all((ws / f"f{i}").read_text() == f"file {i}\n" for i in range(20))
+    assert result.new_volume and result.deleted_local == 0 and result.deleted_remote == 0
+    assert pod.read("f7") == "file 7\n"
+    assert load_index(sync.files.index).volume == pod.read(".paude/volume") != first
+
+    # On the same volume the records hold again: a delete in the pod is one here.
+    pod.sh("rm f3")
+    assert sync.sync_now().deleted_local == 1 and not (ws / "f3").exists()

@@ -65,7 +65,11 @@ def test_index_round_trips_through_json() -> None:
     from paude.sync.state import Entry, Record
 
     index = Index({"a": Record(Entry(Kind.FILE, 0o644, "d1"), (1, 2, 3, 4), RemoteStat(2, 1.5)),
-                   "d": Record(Entry(Kind.DIR, 0o755))})
+                   "d": Record(Entry(Kind.DIR, 0o755))}, volume="0a1b")
     again = Index.from_json(index.to_json())
-    assert again.records == index.records
+    assert again.records == index.records and again.volume == "0a1b"
+    # An index of before volume ids names no volume: it is not trusted as a base.
+    old = {**index.to_json(), "version": 1}
+    del old["volume"]
+    assert Index.from_json(old).records == {}
     assert Index.from_json({"version": 0, "records": {}}).records == {}

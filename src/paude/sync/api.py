@@ -99,6 +99,7 @@ def _add(total: RoundResult, r: RoundResult) -> None:
     total.deleted_remote += r.deleted_remote
     total.conflicts += r.conflicts
     total.unsent += r.unsent
+    total.new_volume |= r.new_volume
 
 
 def _record(files: SyncFiles, kind: str, r: RoundResult, index: Index,

@@ -37,6 +37,7 @@ class RoundResult:
     deleted_remote: int = 0
     conflicts: list[str] = field(default_factory=list)
     unsent: int = 0  # pushes not sent whole (vanished, unsafe, or changed while read)
+    new_volume: bool = False  # the index was about another pod volume: synced as a first sync
 
     @property
     def changed(self) -> int:
@@ -75,6 +76,7 @@ class Engine:
             local_side: LocalSide = dict(local.scan(self.root, self.excludes, self.index))
             listing = {p: i for p, i in scanned.result().items()
                        if not self.excludes.is_excluded(p, is_dir=i.entry.kind is Kind.DIR)}
+        new_volume = not self._same_volume()
         for path, item in listing.items():  # the scan reads no file the index lacks
             mine = local_side.get(path)
             if mine and mine[0].digest == UNREAD and item.entry.kind is Kind.FILE:
@@ -90,11 +92,15 @@ class Engine:
         for path in [p for p in self.index.records if self.excludes.is_excluded(p)]:
             del self.index.records[path]
             paths.discard(path)
-        return self._apply(paths, local_side, remote_side, force=force, progress=progress)
+        result = self._apply(paths, local_side, remote_side, force=force, progress=progress)
+        result.new_volume = new_volume
+        return result
 
     def incremental_round(self, local_dirty: Iterable[str], remote_dirty: Iterable[str],
                           remote_new_dirs: Iterable[str] = ()) -> RoundResult:
         """Converge only the paths that events named (and what lies under new directories)."""
+        if not self._same_volume():
+            return self.full_round()
         lpaths = self._expand_local({p for p in local_dirty if not self.excludes.is_excluded(p)})
         rpaths = {p for p in remote_dirty if not self.excludes.is_excluded(p)}
         for start in remote_new_dirs:
@@ -113,6 +119,23 @@ class Engine:
             elif rec:
                 remote_side[path] = RemoteItem(rec.entry, rec.remote)
         return self._apply(paths, local_side, remote_side)
+
+    def _same_volume(self) -> bool:
+        """Say whether the index's records are about the pod's volume (else drop them).
+
+        The records say what both sides agreed on one volume. Another one (the
+        PVC was deleted and made again: ``paude stop --force``, then ``paude``)
+        is empty, and read with the old records that would mean every file was
+        deleted in the pod, so every local file would be deleted too. Without
+        records nothing is deleted: the round is a first sync. A first sync
+        (no records yet) takes the volume's id.
+        """
+        volume = self.remote.volume()
+        if self.index.volume == volume:
+            return True
+        first = not self.index.records
+        self.index = Index(volume=volume)
+        return first
 
     def _expand_local(self, paths: set[str]) -> set[str]:
         out = set(paths)

@@ -56,6 +56,7 @@ class Channel:
     def __init__(self, transport: ExecTransport) -> None:
         self.transport = transport
         self._pipe: Pipe | None = None
+        self.volume = ""  # the pod workspace volume's id, from the server's ready line
 
     def close(self) -> None:
         """End the server's exec (the next request starts a new one)."""
@@ -63,7 +64,8 @@ class Channel:
             self._pipe.kill()
             self._pipe = None
 
-    def _open(self) -> Pipe:
+    def open(self) -> Pipe:
+        """Return the running server's pipe, starting one when none runs."""
         if self._pipe and self._pipe.poll() is None:
             return self._pipe
         self.close()
@@ -71,12 +73,14 @@ class Channel:
         self._pipe = pipe
         with self._watchdog(TIMEOUT_START):
             line = pipe.stdout.readline()
-        if line != SERVER_READY:
+        volume = line[len(SERVER_READY):].strip().decode(errors="replace")
+        if not line.startswith(SERVER_READY) or not volume:
             err = b"" if pipe.poll() is None else pipe.stderr.read()
             self.close()
             raise TransportError(
                 f"could not start the sync in the pod: {err.decode(errors='replace')[-300:]}",
                 hint="Check the session with: paude sessions")
+        self.volume = volume
         return pipe
 
     @contextlib.contextmanager
@@ -99,7 +103,7 @@ class Channel:
     @contextlib.contextmanager
     def request(self, cmd: str, payload: bytes) -> Iterator[_Bounded]:
         """Send one request; yield its output (read it all); raise on a failed step."""
-        pipe = self._open()
+        pipe = self.open()
         with self._watchdog(TIMEOUT_STEP):
             pipe.stdin.write(f"{cmd} {len(payload)}\n".encode())
             pipe.stdin.write(payload)
@@ -114,7 +118,7 @@ class Channel:
         The pod works on each chunk while the next is made here. If making
         the payload fails, the stream is closed (its framing is lost).
         """
-        pipe = self._open()
+        pipe = self.open()
         with self._watchdog(TIMEOUT_STEP):
             pipe.stdin.write(f"{cmd} 0\n".encode())
             chunks = _Chunked(pipe.stdin)
@@ -239,6 +243,11 @@ class Remote:
     def __init__(self, transport: ExecTransport) -> None:
         self.transport = transport
         self.channel = Channel(transport)
+
+    def volume(self) -> str:
+        """Return the id of the pod's workspace volume (starting the exec if none runs)."""
+        self.channel.open()
+        return self.channel.volume
 
     def scan(self, start: str = "") -> dict[str, RemoteItem]:
         """List the pod's tree (or ``start``'s subtree) without reading any file."""

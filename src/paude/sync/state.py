@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: the index names the pod volume it is about
 # Remote mtimes come from find's %T@ or a tar header: equal within this.
 _MTIME_SLACK = 1e-6
 # The digest of a local file not read yet (never equal to a sha256, never saved).
@@ -76,6 +76,7 @@ class Index:
     """Every agreed path (saved after each round, so a restart catches up)."""
 
     records: dict[str, Record] = field(default_factory=dict)
+    volume: str = ""  # the id of the pod workspace volume the records were agreed with
 
     def base(self, path: str) -> Entry | None:
         """Return the agreed entry of ``path``."""
@@ -86,6 +87,7 @@ class Index:
         """Return the index as JSON data."""
         return {
             "version": INDEX_VERSION,
+            "volume": self.volume,
             "records": {
                 p: [r.entry.kind.value, r.entry.mode, r.entry.digest,
                     list(r.local) if r.local else None,
@@ -106,7 +108,7 @@ class Index:
                 tuple(local) if local else None,
                 RemoteStat(remote[0], remote[1]) if remote else None,
             )
-        return cls(records)
+        return cls(records, str(data.get("volume", "")))
 
 
 def load_index(path: Path) -> Index:

@@ -28,8 +28,17 @@ REMOTE_ROOT = DEFAULT_WORKSPACE  # the agent image's workspace
 # as it is made, in chunks "M\n" + M bytes, ended by "0\n" (the pod extracts
 # while the rest is still being read here). delf/deld: payload = NUL-ended
 # paths to remove (a directory still holding files stays).
+# The ready line names the workspace volume: a random id kept in .paude/volume
+# (made by the first server on a new volume; ln never replaces one). An index
+# is about one volume: a new, empty one is not "every file deleted in the pod".
 SERVER_SCRIPT = r"""cd -- "$1" || exit 3
 t="$1/.paude/tmp"; mkdir -p "$t" || exit 3
+v="$1/.paude/volume"
+if [ ! -s "$v" ]; then
+  od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$v.$$" && ln "$v.$$" "$v" 2>/dev/null
+  rm -f "$v.$$"
+fi
+id=$(head -c 64 "$v" | tr -cd 0-9a-f); [ -n "$id" ] || exit 3
 o="$t/out.$$"; e="$t/err.$$"; l="$t/list.$$"
 trap 'rm -f "$o" "$e" "$l"' EXIT
 shift; n=$#; first=1
@@ -39,7 +48,7 @@ for name do
 done
 shift $n
 if [ $# -gt 0 ]; then set -- "$@" ")" -prune -o; fi
-echo paude-sync-ready
+echo "paude-sync-ready $id"
 while read -r cmd n; do
   rc=0
   case $cmd in
@@ -62,7 +71,7 @@ while read -r cmd n; do
   cat "$o" "$e"
 done
 """
-SERVER_READY = b"paude-sync-ready\n"
+SERVER_READY = b"paude-sync-ready "  # then the volume id and a newline
 # One event per line: "EVENTS ROOT/path" NUL-terminated; stderr says
 # "Watches established." once every watch is in place.
 WATCH_SCRIPT = r"""exec inotifywait -m -r \

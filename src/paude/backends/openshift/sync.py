@@ -42,6 +42,9 @@ def _progress(reporter: Reporter) -> Callable[[int, int], None]:
 def sync_now(spec: SyncSpec, reporter: Reporter, *, force: bool = False) -> RoundResult:
     """Sync both ways until both sides agree, reporting progress and conflicts."""
     result = BuiltinSync(spec).sync_now(force=force, progress=_progress(reporter))
+    if result.new_volume:
+        reporter.info("The pod's workspace volume is new: synced it as a first sync"
+                      " (nothing deleted on either side)")
     for line in result.conflicts:
         reporter.warn(f"sync conflict: {line}")
     return result
