@@ -339,3 +339,38 @@ def test_a_new_pod_volume_is_a_first_sync_not_every_file_deleted(
     # On the same volume the records hold again: a delete in the pod is one here.
     pod.sh("rm f3")
     assert sync.sync_now().deleted_local == 1 and not (ws / "f3").exists()
+
+
+def test_a_first_sync_into_a_pod_that_holds_files_plans_instead_of_overwriting(
+        pod: SyncPod, sync: BuiltinSync) -> None:
+    """No index, but the pod's workspace is not empty: its files are compared, not overwritten."""
+    ws = pod.workspace
+    (ws / "both").write_text("local")
+    (ws / "same").write_text("same")
+    (ws / "only-here").write_text("here")
+    pod.write("both", "pod")
+    pod.write("same", "same")
+    pod.write("only-in-pod", "pod")
+
+    result = sync.sync_now()
+    assert pod.read("both") == "local" and (ws / "both").read_text() == "local"
+    copies = list((ws / ".paude" / "conflicts").glob("both.*"))
+    assert [c.read_text() for c in copies] == ["pod"]  # the pod's version is kept
+    assert (ws / "only-in-pod").read_text() == "pod" and pod.read("only-here") == "here"
+    assert result.pulled == 1 and result.deleted_local == result.deleted_remote == 0
+
+
+def test_a_first_sync_into_an_empty_pod_is_one_push_of_the_walked_tree(
+        pod: SyncPod, sync: BuiltinSync) -> None:
+    """The pod's default-excluded dirs and paude's own do not count as content."""
+    ws = pod.workspace
+    (ws / "src").mkdir()
+    (ws / "src" / "a.py").write_text("a")
+    (ws / "node_modules").mkdir()
+    (ws / "node_modules" / "dep.js").write_text("local dep")
+    pod.write("node_modules/pods.js", "pod dep")  # excluded: the pod counts as empty
+    result = sync.sync_now()
+    assert result.pushed == 2 and result.pulled == 0  # src, src/a.py
+    assert pod.read("src/a.py") == "a"
+    assert pod.read("node_modules/dep.js") is None and pod.read("node_modules/pods.js")
+    assert sync.files.read_status()["rounds"] == 1

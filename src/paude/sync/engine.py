@@ -14,15 +14,25 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from paude.sync import local
 from paude.sync.paths import Excludes
 from paude.sync.remote import Remote, RemoteItem
 from paude.sync.rounds import Action, Decision, plan_round
-from paude.sync.state import UNREAD, Entry, Index, Kind, LocalStat, Record, save_index
-from paude.sync.tarout import PushItem
+from paude.sync.state import (
+    UNREAD,
+    Entry,
+    Index,
+    Kind,
+    LocalStat,
+    Record,
+    dump_records,
+    save_index,
+)
+from paude.sync.tarout import PushItem, Sent
 
-Progress = Callable[[int, int], None]  # done, total
+Progress = Callable[[int, int], None]  # done, total (0: not known yet)
 LocalSide = dict[str, tuple[Entry, LocalStat] | None]
 RemoteSide = dict[str, RemoteItem | None]
 
@@ -70,7 +80,16 @@ class Engine:
 
     def full_round(self, *, force: bool = False, progress: Progress | None = None,
                    ) -> RoundResult:
-        """Compare both whole trees and converge them."""
+        """Compare both whole trees and converge them.
+
+        With no records (a first sync) the local tree is first offered to the
+        pod as it is walked: taken whole when the pod's workspace is empty,
+        so the round is the push alone. Otherwise, scan both and plan.
+        """
+        if not self.index.records:
+            first = self._first_push(progress)
+            if first is not None:
+                return first
         with ThreadPoolExecutor(1) as pool:
             scanned = pool.submit(self.remote.scan)
             local_side: LocalSide = dict(local.scan(self.root, self.excludes, self.index))
@@ -119,6 +138,29 @@ class Engine:
             elif rec:
                 remote_side[path] = RemoteItem(rec.entry, rec.remote)
         return self._apply(paths, local_side, remote_side)
+
+    def _first_push(self, progress: Progress | None) -> RoundResult | None:
+        """Send the whole tree into an empty pod workspace; None if it is not empty.
+
+        The index's text is made while the pod extracts the stream's tail,
+        and saved once the pod has said it holds the whole tree.
+        """
+        report = (lambda n: progress(n, 0)) if progress else None  # 0: total not known
+        made: dict[str, Any] = {}
+
+        def built(sent: dict[str, Sent]) -> None:
+            made["records"] = _records_of(sent)
+            made["text"] = dump_records(made["records"])
+
+        sent = self.remote.push_new(self.root, self.excludes, report, built)
+        if sent is None:
+            return None
+        self.index = Index(made["records"], self.remote.volume())
+        result = RoundResult(pushed=len(sent),
+                             unsent=sum(st is None for _e, _r, st in sent.values()))
+        if self.index_path:
+            save_index(self.index, self.index_path, records_text=made["text"])
+        return result
 
     def _same_volume(self) -> bool:
         """Say whether the index's records are about the pod's volume (else drop them).
@@ -235,11 +277,14 @@ class Engine:
         total = len(pushes)
         report = (lambda n: progress(n, total)) if progress else None
         sent = self.remote.push(pushes, report)
-        for path, (entry, rstat, st) in sent.items():
-            self.index.records[path] = Record(entry, local.local_stat(st) if st else None, rstat)
-            result.pushed += 1
-            result.unsent += st is None
+        self._record_sent(sent, result)
         result.unsent += total - len(sent)
+
+    def _record_sent(self, sent: dict[str, Sent], result: RoundResult) -> None:
+        """Record what a push sent (a file changed while read: unsent, sent again later)."""
+        self.index.records.update(_records_of(sent))
+        result.unsent += sum(st is None for _e, _r, st in sent.values())
+        result.pushed += len(sent)
 
     def _delete_remote(self, deletes: list[Decision], remote_side: RemoteSide,
                        result: RoundResult) -> None:
@@ -256,3 +301,9 @@ class Engine:
         for item in remote_side.values():
             if item and item.staged:
                 item.staged.unlink(missing_ok=True)
+
+
+def _records_of(sent: dict[str, Sent]) -> dict[str, Record]:
+    """Return the records of what a push sent (no local stat: changed while read)."""
+    return {path: Record(entry, local.local_stat(st) if st else None, rstat)
+            for path, (entry, rstat, st) in sent.items()}

@@ -71,7 +71,7 @@ def read_entry(root: Path, path: str, index: Index | None = None) -> tuple[Entry
 
 def walk(root: Path, excludes: Excludes, start: str = "") -> Iterator[str]:
     """Yield every syncable path under ``start`` (never following a symlink)."""
-    for path, _st, _fd, _name in _entries(root, excludes, start):
+    for path, _st, _fd, _name in entries(root, excludes, start):
         yield path
 
 
@@ -84,7 +84,7 @@ def scan(root: Path, excludes: Excludes, index: Index) -> dict[str, tuple[Entry,
     either. One ``lstat`` per path, from the directory walk itself.
     """
     found = {}
-    for path, st, fd, name in _entries(root, excludes):
+    for path, st, fd, name in entries(root, excludes):
         mode = st.st_mode
         if stat.S_ISLNK(mode):
             with contextlib.suppress(OSError):  # gone meanwhile: not synced
@@ -121,8 +121,8 @@ def _open_dir(root: Path, rel: str) -> int:
     return fd
 
 
-def _entries(root: Path, excludes: Excludes, start: str = "",
-             ) -> Iterator[tuple[str, os.stat_result, int, str]]:
+def entries(root: Path, excludes: Excludes, start: str = "",
+            ) -> Iterator[tuple[str, os.stat_result, int, str]]:
     """Yield (path, lstat, parent directory's fd, name) of every syncable path under ``start``.
 
     Depth first, parents before children. Each directory is opened relative

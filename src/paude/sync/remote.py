@@ -8,36 +8,25 @@ and fifos are dropped).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
-import queue
 import tarfile
 import tempfile
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from paude.errors import PaudeError
-from paude.runner.pipes import Pipe
+from paude.sync.channel import Channel, TransportError
 from paude.sync.local import PERMISSION_BITS, digest_bytes
-from paude.sync.paths import is_clean_path
+from paude.sync.paths import Excludes, is_clean_path
 from paude.sync.state import Entry, Kind, RemoteStat
 from paude.sync.tarout import PushItem, Sent, TarWriter
-from paude.sync.transport import SERVER_READY, ExecTransport, parse_scan
+from paude.sync.transport import ExecTransport, parse_scan
 
-TIMEOUT_STEP = 600.0
-TIMEOUT_START = 60.0
+__all__ = ["Remote", "RemoteItem", "TransportError"]
+
 _CHUNK = 1 << 20
-_QUEUED_CHUNKS = 4  # chunks made ahead of the stream (memory: about 4 MiB)
 _KINDS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.LINK}
-
-
-class TransportError(PaudeError):
-    """The exec stream failed or dropped (the sync retries and catches up)."""
 
 
 @dataclass(frozen=True)
@@ -48,193 +37,6 @@ class RemoteItem:
     stat: RemoteStat | None
     link: str = ""
     staged: Path | None = None
-
-
-class Channel:
-    """The long-lived step server in the pod, started on first use and after a drop."""
-
-    def __init__(self, transport: ExecTransport) -> None:
-        self.transport = transport
-        self._pipe: Pipe | None = None
-        self.volume = ""  # the pod workspace volume's id, from the server's ready line
-
-    def close(self) -> None:
-        """End the server's exec (the next request starts a new one)."""
-        if self._pipe:
-            self._pipe.kill()
-            self._pipe = None
-
-    def open(self) -> Pipe:
-        """Return the running server's pipe, starting one when none runs."""
-        if self._pipe and self._pipe.poll() is None:
-            return self._pipe
-        self.close()
-        pipe = Pipe(self.transport.server_argv(), stdin=True)
-        self._pipe = pipe
-        with self._watchdog(TIMEOUT_START):
-            line = pipe.stdout.readline()
-        volume = line[len(SERVER_READY):].strip().decode(errors="replace")
-        if not line.startswith(SERVER_READY) or not volume:
-            err = b"" if pipe.poll() is None else pipe.stderr.read()
-            self.close()
-            raise TransportError(
-                f"could not start the sync in the pod: {err.decode(errors='replace')[-300:]}",
-                hint="Check the session with: paude sessions")
-        self.volume = volume
-        return pipe
-
-    @contextlib.contextmanager
-    def _watchdog(self, seconds: float) -> Iterator[None]:
-        """Kill the exec if a step stalls (a dead stream after sleep blocks forever)."""
-        pipe = self._pipe
-        timer = threading.Timer(seconds, pipe.kill) if pipe else None
-        if timer:
-            timer.daemon = True
-            timer.start()
-        try:
-            yield
-        except (OSError, ValueError, tarfile.TarError) as err:
-            self.close()
-            raise TransportError(f"the exec stream to the pod dropped: {err}") from err
-        finally:
-            if timer:
-                timer.cancel()
-
-    @contextlib.contextmanager
-    def request(self, cmd: str, payload: bytes) -> Iterator[_Bounded]:
-        """Send one request; yield its output (read it all); raise on a failed step."""
-        pipe = self.open()
-        with self._watchdog(TIMEOUT_STEP):
-            pipe.stdin.write(f"{cmd} {len(payload)}\n".encode())
-            pipe.stdin.write(payload)
-            pipe.stdin.flush()
-            with self._reply(cmd) as out:
-                yield out
-
-    @contextlib.contextmanager
-    def upload(self, cmd: str) -> Iterator[_Chunked]:
-        """Send one request whose payload is written as it is made (see ``SERVER_SCRIPT``).
-
-        The pod works on each chunk while the next is made here. If making
-        the payload fails, the stream is closed (its framing is lost).
-        """
-        pipe = self.open()
-        with self._watchdog(TIMEOUT_STEP):
-            pipe.stdin.write(f"{cmd} 0\n".encode())
-            chunks = _Chunked(pipe.stdin)
-            try:
-                yield chunks
-                chunks.finish()
-            except BaseException:
-                self.close()
-                chunks.close_writer()
-                raise
-            pipe.stdin.write(b"0\n")
-            pipe.stdin.flush()
-            with self._reply(cmd):
-                pass
-
-    @contextlib.contextmanager
-    def _reply(self, cmd: str) -> Iterator[_Bounded]:
-        """Read one reply (inside the watchdog): yield its output, raise on a failed step."""
-        pipe = self._pipe
-        assert pipe is not None
-        header = pipe.stdout.readline().split()
-        if len(header) != 3:
-            ended = pipe.poll() is not None
-            raise OSError(f"no reply ({pipe.stderr.read() if ended else b''!r})")
-        rc, out_len, err_len = (int(x) for x in header)
-        out = _Bounded(pipe.stdout, out_len)
-        yield out
-        out.drain()
-        err = pipe.stdout.read(err_len).decode(errors="replace")
-        if rc != 0:
-            raise TransportError(f"{cmd} in the pod failed (exit {rc}): {err.strip()[-500:]}",
-                                 hint="Check the session with: paude sessions")
-
-
-class _Chunked(io.RawIOBase):
-    """Frame what is written as length-prefixed chunks of about ``_CHUNK`` bytes.
-
-    A thread writes the chunks to the stream, so the next chunk is made
-    here while the last one is still being written (a write to the exec's
-    stdin blocks until the pod has read most of it). ``finish`` waits for
-    every chunk and raises what the writing raised.
-    """
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self.out = out
-        self.buf = bytearray()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUED_CHUNKS)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._write_chunks, daemon=True)
-        self._thread.start()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        self.buf += data
-        if len(self.buf) >= _CHUNK:
-            self.send()
-        return len(data)
-
-    def send(self) -> None:
-        """Queue what is buffered as one chunk (raise if writing failed)."""
-        if self._error:
-            raise OSError(f"writing to the pod failed: {self._error}")
-        if self.buf:
-            self._queue.put(b"%d\n" % len(self.buf) + self.buf)
-            self.buf = bytearray()
-
-    def finish(self) -> None:
-        """Send the rest and wait until every chunk is written."""
-        self.send()
-        self.close_writer()
-        if self._error:
-            raise OSError(f"writing to the pod failed: {self._error}")
-
-    def close_writer(self) -> None:
-        """End the writing thread (after the chunks already queued)."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def _write_chunks(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self._error is None:  # after a failure, only drain (never block the maker)
-                try:
-                    self.out.write(chunk)
-                except BaseException as err:  # raised again in the maker's thread
-                    self._error = err
-
-
-class _Bounded(io.RawIOBase):
-    """Read at most ``left`` bytes of a stream (one reply's output)."""
-
-    def __init__(self, f: IO[bytes], left: int) -> None:
-        self.f = f
-        self.left = left
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self.left <= 0:
-            return b""
-        want = self.left if size < 0 else min(size, self.left)
-        data = self.f.read(want)
-        if not data:
-            raise OSError("the exec stream ended mid-reply")
-        self.left -= len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def drain(self) -> None:
-        while self.left > 0:
-            self.read(_CHUNK)
 
 
 class Remote:
@@ -298,6 +100,28 @@ class Remote:
                     progress(n)
             tar.close()
         return sent
+
+    def push_new(self, root: Path, excludes: Excludes,
+                 progress: Callable[[int], None] | None = None,
+                 built: Callable[[dict[str, Sent]], None] | None = None,
+                 ) -> dict[str, Sent] | None:
+        """Send the whole local tree, as it is walked, into the pod's workspace if it is empty.
+
+        Return what was sent, per path; None when the pod's workspace holds
+        anything (nothing of the tree was sent then). The walk starts while
+        the exec does: an initial sync costs the pod's extract, not a scan,
+        a plan and then a push. ``built`` gets what was sent once the whole
+        tree is in the stream, while the pod may still be extracting it.
+        """
+        sent: dict[str, Sent] = {}
+        with self.channel.upload("pushnew", ask=True) as stream:
+            tar = TarWriter(stream.write)
+            sent = tar.add_tree(root, excludes, progress)
+            tar.close()
+            stream.send()  # the end of the tar is queued: the pod has all it needs
+            if built:
+                built(sent)
+        return None if stream.refused else sent
 
     def delete(self, files: list[str], dirs: list[str]) -> None:
         """Delete ``files`` (and links), then ``dirs`` when empty, children first."""

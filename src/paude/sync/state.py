@@ -83,18 +83,12 @@ class Index:
         rec = self.records.get(path)
         return rec.entry if rec else None
 
-    def to_json(self) -> dict[str, Any]:
-        """Return the index as JSON data."""
-        return {
-            "version": INDEX_VERSION,
-            "volume": self.volume,
-            "records": {
-                p: [r.entry.kind.value, r.entry.mode, r.entry.digest,
-                    list(r.local) if r.local else None,
-                    [r.remote.size, r.remote.mtime] if r.remote else None]
-                for p, r in self.records.items()
-            },
-        }
+    def to_text(self, records_text: str | None = None) -> str:
+        """Return the index as JSON text (``records_text``: its records, dumped already)."""
+        if records_text is None:
+            records_text = dump_records(self.records)
+        return (f'{{"version":{INDEX_VERSION},"volume":{json.dumps(self.volume)},'
+                f'"records":{records_text}}}')
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Index:
@@ -111,6 +105,15 @@ class Index:
         return cls(records, str(data.get("volume", "")))
 
 
+def dump_records(records: dict[str, Record]) -> str:
+    """Return the JSON text of ``records``, as ``Index.from_json`` reads them."""
+    return json.dumps({
+        p: [r.entry.kind, r.entry.mode, r.entry.digest, r.local,
+            (r.remote.size, r.remote.mtime) if r.remote else None]
+        for p, r in records.items()
+    }, separators=(",", ":"))
+
+
 def load_index(path: Path) -> Index:
     """Read the index at ``path`` (a missing or torn file reads as empty)."""
     try:
@@ -119,9 +122,9 @@ def load_index(path: Path) -> Index:
         return Index()
 
 
-def save_index(index: Index, path: Path) -> None:
+def save_index(index: Index, path: Path, *, records_text: str | None = None) -> None:
     """Write the index atomically (a kill mid-write leaves the old one)."""
-    write_atomic(path, json.dumps(index.to_json(), separators=(",", ":")))
+    write_atomic(path, index.to_text(records_text))
 
 
 def write_atomic(path: Path, text: str) -> None:

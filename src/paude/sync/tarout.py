@@ -25,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from paude.sync import local
 from paude.sync.local import PERMISSION_BITS, digest_bytes
+from paude.sync.paths import Excludes
 from paude.sync.state import Entry, Kind, RemoteStat
 
 BLOCK = tarfile.BLOCKSIZE  # 512
@@ -107,23 +109,48 @@ class TarWriter:
         """
         if not _parents_safe(item.root, item.path, self.safe_dirs):
             return None
-        full = item.full
         try:
-            st = os.lstat(full)
-            mode, mtime = st.st_mode & PERMISSION_BITS, int(st.st_mtime)
+            st = os.lstat(item.full)
+        except OSError:
+            return None
+        return self._add_found(item.path, st, None, item.full)
+
+    def add_tree(self, root: Path, excludes: Excludes,
+                 progress: Callable[[int], None] | None = None) -> dict[str, Sent]:
+        """Add every syncable path of ``root`` as the walk finds it; return what was sent.
+
+        Parents come before their children, and each is read relative to its
+        directory's fd, opened without following a symlink (``local.entries``):
+        nothing is read through one. ``progress`` gets the count sent so far.
+        """
+        sent = {}
+        for path, st, dir_fd, name in local.entries(root, excludes):
+            got = self._add_found(path, st, dir_fd, name)
+            if got:
+                sent[path] = got
+                if progress:
+                    progress(len(sent))
+        return sent
+
+    def _add_found(self, path: str, st: os.stat_result, dir_fd: int | None,
+                   name: str) -> Sent | None:
+        """Add ``path``, whose lstat is ``st``: ``name`` in ``dir_fd`` (None: a full path)."""
+        mode, mtime = st.st_mode & PERMISSION_BITS, int(st.st_mtime)
+        try:
             if stat.S_ISLNK(st.st_mode):
-                link = os.readlink(full)
-                self._out(build_header(item.path, Kind.LINK, mode=mode, mtime=mtime,
-                                       linkname=link))
+                link = os.readlink(name, dir_fd=dir_fd)
+                self._out(build_header(path, Kind.LINK, mode=mode, mtime=mtime, linkname=link))
                 return Entry(Kind.LINK, 0, digest_bytes(link.encode())), None, st
             if stat.S_ISDIR(st.st_mode):
-                self._out(build_header(item.path, Kind.DIR, mode=mode, mtime=mtime))
+                self._out(build_header(path, Kind.DIR, mode=mode, mtime=mtime))
                 return Entry(Kind.DIR, mode), None, st
-            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
         except OSError:
             return None
         try:
-            return self._add_file(item.path, fd)
+            return self._add_file(path, fd)
         finally:
             os.close(fd)
 

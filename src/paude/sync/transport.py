@@ -26,8 +26,11 @@ REMOTE_ROOT = DEFAULT_WORKSPACE  # the agent image's workspace
 # pruning the default-excluded directories ($2...). pull: payload = NUL-ended
 # paths; missing ones are skipped. push: N is 0 and the payload is a tar sent
 # as it is made, in chunks "M\n" + M bytes, ended by "0\n" (the pod extracts
-# while the rest is still being read here). delf/deld: payload = NUL-ended
-# paths to remove (a directory still holding files stays).
+# while the rest is still being read here). pushnew: a push into an empty
+# workspace only (the default-excluded directories and .paude aside): the
+# server first answers "go" or "no"; after a no it extracts nothing.
+# delf/deld: payload = NUL-ended paths to remove (a directory still holding
+# files stays).
 # The ready line names the workspace volume: a random id kept in .paude/volume
 # (made by the first server on a new volume; ln never replaces one). An index
 # is about one volume: a new, empty one is not "every file deleted in the pod".
@@ -52,9 +55,14 @@ echo "paude-sync-ready $id"
 while read -r cmd n; do
   rc=0
   case $cmd in
-  push) { while read -r m && [ "$m" -gt 0 ]; do head -c "$m"; done; } |
-        { tar -x -f - -p --no-same-owner --no-overwrite-dir >"$o" 2>"$e"
-        echo $? >"$l"; cat >/dev/null; }
+  push|pushnew) x=go
+        if [ "$cmd" = pushnew ]; then
+          [ -z "$(find . -mindepth 1 "$@" -path ./.paude -prune -o -print -quit)" ] || x=no
+          echo $x
+        fi
+        { while read -r m && [ "$m" -gt 0 ]; do head -c "$m"; done; } |
+        { if [ $x = go ]; then tar -x -f - -p --no-same-owner --no-overwrite-dir >"$o" 2>"$e"
+          echo $? >"$l"; else : >"$o"; : >"$e"; echo 0 >"$l"; fi; cat >/dev/null; }
         rc=$(cat "$l") ;;
   *) head -c "$n" >"$l"
      case $cmd in

@@ -33,7 +33,10 @@ def build_sync_spec(config: PaudeConfig, *, name: str, workspace: str, cli: str,
 
 def _progress(reporter: Reporter) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
-        if total >= PROGRESS_EVERY and (done % PROGRESS_EVERY == 0 or done == total):
+        if not total:  # a first sync sends the tree as it walks it: no total
+            if done % PROGRESS_EVERY == 0:
+                reporter.info(f"Sent {done} files to the pod")
+        elif total >= PROGRESS_EVERY and (done % PROGRESS_EVERY == 0 or done == total):
             reporter.info(f"Sent {done} of {total} files to the pod")
 
     return report
