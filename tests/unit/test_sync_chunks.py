@@ -95,12 +95,16 @@ def test_the_walked_tree_is_the_stream_of_the_planned_push(tmp_path: Path) -> No
     (root / "lnk").symlink_to("a/b/f")
     (root / "node_modules").mkdir()
     (root / "node_modules" / "x").write_text("never sent")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_text("never read")
+    (root / "out").symlink_to(tmp_path / "outside")  # sent as a link, never walked into
     walked, planned = bytearray(), bytearray()
     tree = TarWriter(walked.extend)
     sent = tree.add_tree(root, Excludes())
     tree.close()
     order = list(local.scan(root, Excludes(), Index()))
-    assert sorted(order) == sorted(sent) == ["a", "a/b", "a/b/f", "lnk", "top"]
+    assert sorted(order) == sorted(sent) == ["a", "a/b", "a/b/f", "lnk", "out", "top"]
+    assert b"never read" not in walked
     one = TarWriter(planned.extend)
     by_path = {p: one.add(PushItem(p, root)) for p in sent}
     one.close()
