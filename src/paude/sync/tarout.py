@@ -40,6 +40,7 @@ _IDS = b"0000000\0" * 2
 _MAGIC = tarfile.GNU_MAGIC
 _TAIL = bytes(32 + 32 + 8 + 8 + 155 + 12)
 _MAX_NUM = (8**7, 8**11)  # what fits in an 8- and a 12-byte octal field
+_FIXED_SUM = sum(_IDS) + sum(b"        ") + sum(_MAGIC)  # _TAIL and padding are zeros
 
 Sent = tuple[Entry, RemoteStat | None, os.stat_result | None]
 
@@ -67,13 +68,16 @@ def build_header(name: str, kind: Kind, *, mode: int, size: int = 0, mtime: int 
     if len(bname) > 100 or len(blink) > 100 or not (
             0 <= size < _MAX_NUM[1] and 0 <= mtime < _MAX_NUM[1]):
         return _tarfile_header(name, kind, mode=mode, size=size, mtime=mtime, linkname=linkname)
-    head = b"".join((
-        bname.ljust(100, b"\0"), b"%07o\0" % (mode & 0o7777), _IDS,
-        b"%011o\0" % size, b"%011o\0" % mtime, b"        ", _TYPES[kind],
+    fmode, fsize, fmtime, ftype = (b"%07o\0" % (mode & 0o7777), b"%011o\0" % size,
+                                   b"%011o\0" % mtime, _TYPES[kind])
+    # The checksum is the sum of the header's bytes with its own field as
+    # spaces: the constant fields' share is summed once (_FIXED_SUM).
+    chksum = (sum(bname) + sum(blink) + sum(fmode) + sum(fsize) + sum(fmtime) + ftype[0]
+              + _FIXED_SUM)
+    return b"".join((
+        bname.ljust(100, b"\0"), fmode, _IDS, fsize, fmtime, b"%06o\0 " % chksum, ftype,
         blink.ljust(100, b"\0"), _MAGIC, _TAIL,
     ))
-    chksum = b"%06o\0" % sum(head)
-    return head[:148] + chksum + head[155:]
 
 
 def _tarfile_header(name: str, kind: Kind, *, mode: int, size: int, mtime: int,
@@ -161,8 +165,16 @@ class TarWriter:
         size, mode, mtime = st.st_size, st.st_mode & PERMISSION_BITS, int(st.st_mtime)
         # GNU headers hold whole seconds, as the pod then reports the file.
         self._out(build_header(path, Kind.FILE, mode=mode, size=size, mtime=mtime))
+        if size < _CHUNK:  # most files: one read, one write of the bytes and padding
+            # One byte more is asked for: getting it means the file grew.
+            data = os.read(fd, size + 1)
+            changed = len(data) != size
+            data = data[:size].ljust(size, b"\0")  # grew: cut; shrank: zeros stand in
+            self._out(data + _pad(size))
+            entry = Entry(Kind.FILE, mode, hashlib.sha256(data).hexdigest())
+            return entry, RemoteStat(size, float(mtime)), None if changed else st
         h = hashlib.sha256()
-        left, changed = size, size == 0 and bool(os.read(fd, 1))
+        left, changed = size, False
         while left > 0:
             # The last read asks for one byte more: getting it means the file grew.
             data = os.read(fd, left + 1 if left <= _CHUNK else _CHUNK)
