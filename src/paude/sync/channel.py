@@ -8,6 +8,7 @@ step; a stalled step is killed by a watchdog, a dropped stream raises
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import queue
 import tarfile
@@ -56,6 +57,10 @@ class Channel:
         """Start the server's exec; its ready line is still to be read (``_read_ready``)."""
         self.close()
         self._pipe = Pipe(self.transport.server_argv(), stdin=True)
+        # A 1 MiB pipe (Linux; 64 KiB by default) takes a whole chunk per write:
+        # fewer wake-ups for the exec client reading it and for the writer.
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(self._pipe.stdin.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
         return self._pipe
 
     def _read_ready(self, pipe: Pipe) -> None:
