@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pathspec
 import pytest
 
 from paude.errors import ConfigError
-from paude.sync.paths import Excludes, check_path, is_never_back
+from paude.sync.paths import (
+    DEFAULT_EXCLUDED_PATTERNS,
+    Excludes,
+    _any_match,
+    check_path,
+    is_never_back,
+)
 from paude.trust.paths import never_sync_back
 
 
@@ -38,6 +47,32 @@ def test_user_patterns_are_gitignore_syntax() -> None:
     assert not ex.is_excluded("src/build.py")
     assert ex.is_excluded("data/a/b/c.bin")
     assert ex.filter(["a.log", "a.py"]) == ["a.py"]
+
+
+_PATTERNS = ("*.log", "/build/", "data/**/*.bin", "docs/*.md", "a?c", "[ab]x/", "**/gen/**",
+             "/top.txt", "deep/er/", "*.o", "name", "sub/name/", "# comment", "")
+_PATHS = ("x.log", "a/x.log", "build", "build/o", "a/build/o", "data/x.bin", "data/a/b/x.bin",
+          "docs/r.md", "docs/a/r.md", "abc", "a/abc", "abcd", "ax/f", "bx", "cx/f", "gen/f",
+          "a/gen/b/f", "top.txt", "a/top.txt", "deep/er/f", "a/deep/er", "x.o", "name",
+          "a/name/b", "sub/name", "sub/name/f", ".paude/x", ".git/a.lock", ".git/r/h/m.lock",
+          "x.swp", ".DS_Store", "a/.DS_Store/f", "plain.py")
+
+
+def test_one_regex_decides_as_pathspec_without_negations() -> None:
+    for size in (1, 2, 3):
+        for chosen in itertools.combinations(_PATTERNS, size):
+            spec = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDED_PATTERNS, *chosen])
+            fast = _any_match(spec)
+            assert fast is not None
+            for path, is_dir in itertools.product(_PATHS, (False, True)):
+                name = path + "/" if is_dir else path
+                assert bool(fast(name)) == spec.match_file(name), (chosen, name)
+
+
+def test_a_negation_keeps_pathspec_deciding() -> None:
+    assert _any_match(pathspec.GitIgnoreSpec.from_lines(["*.log", "!keep.log"])) is None
+    ex = Excludes(("*.log", "!keep.log", "logs/", "!logs/keep"))
+    assert ex.is_excluded("a.log") and not ex.is_excluded("keep.log")
 
 
 @pytest.mark.parametrize("path", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a",

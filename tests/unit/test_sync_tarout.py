@@ -7,9 +7,11 @@ import io
 import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from paude.sync import tarout
 from paude.sync.state import Kind
 from paude.sync.tarout import PushItem, TarWriter, build_header
 
@@ -99,28 +101,26 @@ def test_each_header_is_tarfiles(kind: Kind, fields: dict[str, int | str]) -> No
     assert build_header(name, kind, **fields) == want  # type: ignore[arg-type]
 
 
-def test_a_file_that_changes_while_sent_keeps_the_frame_and_is_flagged(tmp_path: Path) -> None:
-    """The header is written after the file's stat, before its bytes are read."""
+def test_a_file_that_changes_while_sent_keeps_the_frame_and_is_flagged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header is made from the file's stat, before its bytes are read: change it then."""
     root = tmp_path
     for name in ("shrinks", "grows", "empty-grows", "same"):
         (root / name).write_bytes(b"" if name == "empty-grows" else b"abcdef")
     change = {"shrinks": lambda f: f.truncate(2), "grows": lambda f: f.write(b"more"),
               "empty-grows": lambda f: f.write(b"x"), "same": lambda f: None}
-    current: list[str] = []
     chunks: list[bytes] = []
 
-    def write(data: bytes) -> None:
-        if current:  # the member's first write is its header: change the file now
-            with open(root / current.pop(), "r+b") as f:
-                f.seek(0, os.SEEK_END)
-                change[f.name.rsplit("/", 1)[-1]](f)
-        chunks.append(bytes(data))
+    def header_then_change(name: str, *args: Any, **kwargs: Any) -> bytes:
+        header = build_header(name, *args, **kwargs)
+        with open(root / name, "r+b") as f:
+            f.seek(0, os.SEEK_END)
+            change[name](f)
+        return header
 
-    tar = TarWriter(write)
-    sent = {}
-    for name in change:
-        current[:] = [name]
-        sent[name] = tar.add(PushItem(name, root))
+    monkeypatch.setattr(tarout, "build_header", header_then_change)
+    tar = TarWriter(chunks.append)
+    sent = {name: tar.add(PushItem(name, root)) for name in change}
     tar.close()
     with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as back:
         got = {m.name: back.extractfile(m).read() for m in back}  # type: ignore[union-attr]

@@ -71,7 +71,7 @@ def read_entry(root: Path, path: str, index: Index | None = None) -> tuple[Entry
 
 def walk(root: Path, excludes: Excludes, start: str = "") -> Iterator[str]:
     """Yield every syncable path under ``start`` (never following a symlink)."""
-    for path, _st, _fd, _name in entries(root, excludes, start):
+    for path, _item, _fd in entries(root, excludes, start):
         yield path
 
 
@@ -84,8 +84,12 @@ def scan(root: Path, excludes: Excludes, index: Index) -> dict[str, tuple[Entry,
     either. One ``lstat`` per path, from the directory walk itself.
     """
     found = {}
-    for path, st, fd, name in entries(root, excludes):
-        mode = st.st_mode
+    for path, item, fd in entries(root, excludes):
+        try:
+            st = item.stat(follow_symlinks=False)
+        except OSError:  # gone meanwhile: not synced
+            continue
+        mode, name = st.st_mode, item.name
         if stat.S_ISLNK(mode):
             with contextlib.suppress(OSError):  # gone meanwhile: not synced
                 link = os.readlink(name, dir_fd=fd)
@@ -122,13 +126,15 @@ def _open_dir(root: Path, rel: str) -> int:
 
 
 def entries(root: Path, excludes: Excludes, start: str = "",
-            ) -> Iterator[tuple[str, os.stat_result, int, str]]:
-    """Yield (path, lstat, parent directory's fd, name) of every syncable path under ``start``.
+            ) -> Iterator[tuple[str, os.DirEntry[str], int]]:
+    """Yield (path, directory entry, parent directory's fd) of every syncable path under ``start``.
 
     Depth first, parents before children. Each directory is opened relative
     to its parent's fd with ``O_NOFOLLOW``, so a directory swapped for a
     symlink during the walk is never entered; the fd is valid while its
-    entries are yielded. Open fds: one per level.
+    entries are yielded. Open fds: one per level. An entry's kind is the
+    directory's (no ``lstat`` unless the file system does not say it); its
+    ``stat(follow_symlinks=False)`` is one ``lstat``, made once.
     """
     try:
         fd: int | None = _open_dir(root, start)
@@ -140,10 +146,10 @@ def entries(root: Path, excludes: Excludes, start: str = "",
         while fd is not None:
             subdirs: list[tuple[str, str]] = []
             stack.append((fd, iter(subdirs)))
-            for path, st, name in _list_dir(fd, rel, excludes):
-                yield path, st, fd, name
-                if stat.S_ISDIR(st.st_mode):
-                    subdirs.append((path, name))
+            for path, item, is_dir in _list_dir(fd, rel, excludes):
+                yield path, item, fd
+                if is_dir:
+                    subdirs.append((path, item.name))
             fd, rel = _next_dir(stack)
     finally:
         for parent, _rest in stack:
@@ -151,21 +157,22 @@ def entries(root: Path, excludes: Excludes, start: str = "",
 
 
 def _list_dir(fd: int, rel: str, excludes: Excludes,
-              ) -> Iterator[tuple[str, os.stat_result, str]]:
-    """Yield (path, lstat, name) of the directory ``fd``'s entries that are not excluded."""
+              ) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
+    """Yield (path, entry, is a directory) of the directory ``fd``'s entries not excluded."""
     try:
         with os.scandir(fd) as it:
             items = list(it)
     except OSError:
         return
+    prefix = f"{rel}/" if rel else ""
     for item in items:
-        path = f"{rel}/{item.name}" if rel else item.name
+        path = prefix + item.name
         try:
-            st = item.stat(follow_symlinks=False)
+            is_dir = item.is_dir(follow_symlinks=False)
         except OSError:
             continue
-        if not excludes.is_excluded(path, is_dir=stat.S_ISDIR(st.st_mode)):
-            yield path, st, item.name
+        if not excludes.is_excluded(path, is_dir=is_dir):
+            yield path, item, is_dir
 
 
 def _next_dir(stack: list[tuple[int, Iterator[tuple[str, str]]]]) -> tuple[int | None, str]:

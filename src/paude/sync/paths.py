@@ -8,6 +8,7 @@ reaches the local file system.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ DEFAULT_EXCLUDED_DIRS = (
     ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache",
     ".ruff_cache", ".tox", ".nox", ".cache", ".gradle", "target", ".terraform",
 )
+_EXCLUDED_DIR_SET = frozenset(DEFAULT_EXCLUDED_DIRS)
 # paude's own workspace directory: conflict copies and the sync's staging area.
 PAUDE_DIR = ".paude"
 CONFLICTS_DIR = f"{PAUDE_DIR}/conflicts"
@@ -72,15 +74,16 @@ class Excludes:
 
     def __post_init__(self) -> None:
         spec = _compile(self.patterns)
+        matches = _any_match(spec) or spec.match_file
 
         # A round asks about each path twice (the local walk, the pod's
         # listing) and the next round again: remember the answers.
         @functools.lru_cache(maxsize=1 << 17)
         def match(path: str, is_dir: bool) -> bool:
             parts = path.split("/")
-            if any(p in DEFAULT_EXCLUDED_DIRS for p in (parts if is_dir else parts[:-1])):
+            if not _EXCLUDED_DIR_SET.isdisjoint(parts if is_dir else parts[:-1]):
                 return True
-            return spec.match_file(path + "/" if is_dir else path)
+            return bool(matches(path + "/" if is_dir else path))
 
         object.__setattr__(self, "_match", match)
 
@@ -92,6 +95,29 @@ class Excludes:
     def filter(self, paths: Iterable[str]) -> list[str]:
         """Return the paths of ``paths`` that are not excluded."""
         return [p for p in paths if not self.is_excluded(p)]
+
+
+def _any_match(spec: pathspec.GitIgnoreSpec) -> Callable[[str], object] | None:
+    """Return one regex's search for ``spec`` when none of its patterns negates; else None.
+
+    Without a ``!`` pattern, gitignore excludes a path when any pattern
+    matches it, so the patterns' own regexes (pathspec's, their named
+    groups made plain) joined as alternatives decide the same in one
+    search: pathspec tries each pattern in turn (about 2 us a pattern).
+    """
+    used = [p for p in spec.patterns if p.include is not None]
+    if any(not p.include for p in used):
+        return None
+    sources = [r.pattern for p in used if isinstance(r := getattr(p, "regex", None), re.Pattern)]
+    if len(sources) != len(used) or not all(isinstance(s, str) for s in sources):
+        return None
+    if not sources:
+        return lambda _path: False
+    try:
+        return re.compile("|".join(f"(?:{re.sub(r'[(][?]P<[^>]*>', '(', s)})"
+                                   for s in sources)).search
+    except re.error:
+        return None
 
 
 def _compile(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:

@@ -43,6 +43,8 @@ _MAX_NUM = (8**7, 8**11)  # what fits in an 8- and a 12-byte octal field
 _FIXED_SUM = sum(_IDS) + sum(b"        ") + sum(_MAGIC)  # _TAIL and padding are zeros
 
 Sent = tuple[Entry, RemoteStat | None, os.stat_result | None]
+# A file is opened without following a symlink, and without blocking on a fifo.
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,11 @@ def _tarfile_header(name: str, kind: Kind, *, mode: int, size: int, mtime: int,
     return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
 
+_PADS = [bytes(-n % BLOCK) for n in range(BLOCK)]  # the zeros after n bytes of a block
+
+
 def _pad(size: int) -> bytes:
-    return bytes(-size % BLOCK)
+    return _PADS[size % BLOCK]
 
 
 class TarWriter:
@@ -128,13 +133,30 @@ class TarWriter:
         nothing is read through one. ``progress`` gets the count sent so far.
         """
         sent = {}
-        for path, st, dir_fd, name in local.entries(root, excludes):
-            got = self._add_found(path, st, dir_fd, name)
+        for path, item, dir_fd in local.entries(root, excludes):
+            got = self._add_entry(path, item, dir_fd)
             if got:
                 sent[path] = got
                 if progress:
                     progress(len(sent))
         return sent
+
+    def _add_entry(self, path: str, item: os.DirEntry[str], dir_fd: int) -> Sent | None:
+        """Add ``path``, ``item`` of the directory ``dir_fd``.
+
+        A regular file (as the directory says) is opened without an
+        ``lstat``: the ``fstat`` of what was opened is its stat.
+        """
+        try:
+            if not item.is_file(follow_symlinks=False):
+                return self._add_found(path, item.stat(follow_symlinks=False), dir_fd, item.name)
+            fd = os.open(item.name, _FILE_FLAGS, dir_fd=dir_fd)
+        except OSError:
+            return None
+        try:
+            return self._add_file(path, fd)
+        finally:
+            os.close(fd)
 
     def _add_found(self, path: str, st: os.stat_result, dir_fd: int | None,
                    name: str) -> Sent | None:
@@ -150,7 +172,7 @@ class TarWriter:
                 return Entry(Kind.DIR, mode), None, st
             if not stat.S_ISREG(st.st_mode):
                 return None
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
         except OSError:
             return None
         try:
@@ -164,15 +186,17 @@ class TarWriter:
             return None
         size, mode, mtime = st.st_size, st.st_mode & PERMISSION_BITS, int(st.st_mtime)
         # GNU headers hold whole seconds, as the pod then reports the file.
-        self._out(build_header(path, Kind.FILE, mode=mode, size=size, mtime=mtime))
-        if size < _CHUNK:  # most files: one read, one write of the bytes and padding
+        header = build_header(path, Kind.FILE, mode=mode, size=size, mtime=mtime)
+        if size < _CHUNK:  # most files: one read, one write of the header, bytes and padding
             # One byte more is asked for: getting it means the file grew.
             data = os.read(fd, size + 1)
             changed = len(data) != size
-            data = data[:size].ljust(size, b"\0")  # grew: cut; shrank: zeros stand in
-            self._out(data + _pad(size))
+            if changed:
+                data = data[:size].ljust(size, b"\0")  # grew: cut; shrank: zeros stand in
+            self._out(header + data + _PADS[size % BLOCK])
             entry = Entry(Kind.FILE, mode, hashlib.sha256(data).hexdigest())
             return entry, RemoteStat(size, float(mtime)), None if changed else st
+        self._out(header)
         h = hashlib.sha256()
         left, changed = size, False
         while left > 0:
